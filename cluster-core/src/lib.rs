@@ -1,0 +1,14 @@
+//! Pure, root-free core of the director cluster: the configuration model and its validation,
+//! typed commands applied deterministically, config diffs, and the openraft/sled store.
+
+pub mod diff;
+pub mod error;
+pub mod model;
+pub mod state;
+pub mod store;
+pub mod validate;
+
+pub use diff::{Change, ChangeOp};
+pub use error::{CommandError, ErrorCode};
+pub use model::*;
+pub use state::{Applied, ClientRequest, Command, HistoryEntry, State};

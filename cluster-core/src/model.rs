@@ -1,0 +1,886 @@
+//! The virtual-service configuration: services, real servers, VIP groups, health-check specs and
+//! sync-daemon settings. Plain data with serde; validation lives in `validate`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Address family of a service or real server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub fn of(addr: &IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        })
+    }
+}
+
+/// Transport protocol of an address-based virtual service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Protocol::Tcp),
+            "udp" => Ok(Protocol::Udp),
+            "sctp" => Ok(Protocol::Sctp),
+            _ => Err(format!("unknown protocol {s:?} (expected tcp, udp or sctp)")),
+        }
+    }
+}
+
+/// Identity of a virtual service, as the kernel identifies it.
+///
+/// Text form (used in files, the CLI and error paths): `tcp/10.0.0.1:80`, `udp/[2001:db8::1]:53`,
+/// `sctp/10.0.0.1:9`, `fwmark/5` (IPv4) and `fwmark6/5` (IPv6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ServiceKey {
+    Addr {
+        protocol: Protocol,
+        address: IpAddr,
+        port: u16,
+    },
+    Fwmark {
+        family: Family,
+        mark: u32,
+    },
+}
+
+impl ServiceKey {
+    pub fn family(&self) -> Family {
+        match self {
+            ServiceKey::Addr { address, .. } => Family::of(address),
+            ServiceKey::Fwmark { family, .. } => *family,
+        }
+    }
+
+    /// The service port, `None` for fwmark services.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            ServiceKey::Addr { port, .. } => Some(*port),
+            ServiceKey::Fwmark { .. } => None,
+        }
+    }
+}
+
+/// `ip:port` with brackets around IPv6 addresses.
+pub fn fmt_endpoint(addr: &IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+/// Parses `ip:port`, `[ipv6]:port`, or a bare address (port `None`).
+pub fn parse_endpoint(s: &str) -> Result<(IpAddr, Option<u16>), String> {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('[') {
+        let (addr, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("{s:?}: missing ']' after IPv6 address"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?}: {addr:?} is not an IP address"))?;
+        return match after {
+            "" => Ok((addr, None)),
+            p => {
+                let p = p
+                    .strip_prefix(':')
+                    .ok_or_else(|| format!("{s:?}: expected ':PORT' after ']'"))?;
+                Ok((addr, Some(parse_port(s, p)?)))
+            }
+        };
+    }
+    if let Ok(addr) = s.parse::<IpAddr>() {
+        return Ok((addr, None));
+    }
+    let (addr, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?} is not an address or ADDRESS:PORT"))?;
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{s:?}: {addr:?} is not an IP address"))?;
+    if addr.is_ipv6() {
+        return Err(format!("{s:?}: write IPv6 endpoints as [ADDRESS]:PORT"));
+    }
+    Ok((addr, Some(parse_port(s, port)?)))
+}
+
+fn parse_port(whole: &str, p: &str) -> Result<u16, String> {
+    p.parse::<u16>()
+        .map_err(|_| format!("{whole:?}: port {p:?} is not a number in 0..=65535"))
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceKey::Addr {
+                protocol,
+                address,
+                port,
+            } => write!(f, "{}/{}", protocol.as_str(), fmt_endpoint(address, *port)),
+            ServiceKey::Fwmark {
+                family: Family::Ipv4,
+                mark,
+            } => write!(f, "fwmark/{mark}"),
+            ServiceKey::Fwmark {
+                family: Family::Ipv6,
+                mark,
+            } => write!(f, "fwmark6/{mark}"),
+        }
+    }
+}
+
+impl FromStr for ServiceKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, rest) = s.split_once('/').ok_or_else(|| {
+            format!("service {s:?}: expected PROTO/ADDRESS:PORT (tcp, udp, sctp) or fwmark/MARK, fwmark6/MARK")
+        })?;
+        let kind = kind.to_ascii_lowercase();
+        if kind == "fwmark" || kind == "fwmark6" {
+            let mark: u32 = rest
+                .parse()
+                .map_err(|_| format!("service {s:?}: fwmark {rest:?} is not a number"))?;
+            let family = if kind == "fwmark6" {
+                Family::Ipv6
+            } else {
+                Family::Ipv4
+            };
+            return Ok(ServiceKey::Fwmark { family, mark });
+        }
+        let protocol: Protocol = kind.parse().map_err(|e| format!("service {s:?}: {e}"))?;
+        let (address, port) = parse_endpoint(rest).map_err(|e| format!("service {s:?}: {e}"))?;
+        let port = port.ok_or_else(|| format!("service {s:?}: missing :PORT"))?;
+        Ok(ServiceKey::Addr {
+            protocol,
+            address,
+            port,
+        })
+    }
+}
+
+impl TryFrom<String> for ServiceKey {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<ServiceKey> for String {
+    fn from(k: ServiceKey) -> String {
+        k.to_string()
+    }
+}
+
+/// Every scheduler the kernel IPVS ships.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    Rr,
+    Wrr,
+    Lc,
+    #[default]
+    Wlc,
+    Lblc,
+    Lblcr,
+    Dh,
+    Sh,
+    Sed,
+    Nq,
+    Mh,
+    Fo,
+    Ovf,
+    Twos,
+}
+
+impl Scheduler {
+    pub const ALL: [Scheduler; 14] = [
+        Scheduler::Rr,
+        Scheduler::Wrr,
+        Scheduler::Lc,
+        Scheduler::Wlc,
+        Scheduler::Lblc,
+        Scheduler::Lblcr,
+        Scheduler::Dh,
+        Scheduler::Sh,
+        Scheduler::Sed,
+        Scheduler::Nq,
+        Scheduler::Mh,
+        Scheduler::Fo,
+        Scheduler::Ovf,
+        Scheduler::Twos,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Scheduler::Rr => "rr",
+            Scheduler::Wrr => "wrr",
+            Scheduler::Lc => "lc",
+            Scheduler::Wlc => "wlc",
+            Scheduler::Lblc => "lblc",
+            Scheduler::Lblcr => "lblcr",
+            Scheduler::Dh => "dh",
+            Scheduler::Sh => "sh",
+            Scheduler::Sed => "sed",
+            Scheduler::Nq => "nq",
+            Scheduler::Mh => "mh",
+            Scheduler::Fo => "fo",
+            Scheduler::Ovf => "ovf",
+            Scheduler::Twos => "twos",
+        }
+    }
+}
+
+impl fmt::Display for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scheduler {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Scheduler::ALL
+            .iter()
+            .find(|x| x.as_str() == s)
+            .copied()
+            .ok_or_else(|| {
+                let names: Vec<&str> = Scheduler::ALL.iter().map(|x| x.as_str()).collect();
+                format!("unknown scheduler {s:?} (expected one of {})", names.join(" "))
+            })
+    }
+}
+
+/// Scheduler flags. `fallback` and `port` are the sh/mh flags (`-b sh-fallback,sh-port`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedFlag {
+    Fallback,
+    Port,
+}
+
+impl SchedFlag {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SchedFlag::Fallback => "fallback",
+            SchedFlag::Port => "port",
+        }
+    }
+}
+
+impl FromStr for SchedFlag {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fallback" => Ok(SchedFlag::Fallback),
+            "port" => Ok(SchedFlag::Port),
+            _ => Err(format!(
+                "unknown scheduler flag {s:?} (expected fallback or port)"
+            )),
+        }
+    }
+}
+
+/// Persistence (`-p TIMEOUT -M NETMASK`). The netmask is a dotted IPv4 mask for IPv4 services and
+/// a prefix length for IPv6 services, normalised by validation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Persistence {
+    /// Seconds.
+    pub timeout: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netmask: Option<String>,
+}
+
+/// How the director forwards packets to a real server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Forward {
+    /// NAT (`-m`).
+    Masq,
+    /// Direct routing / gatewaying (`-g`), ipvsadm's default.
+    #[default]
+    Dr,
+    /// IP-in-IP or other encapsulation (`-i`).
+    Tunnel,
+}
+
+impl Forward {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Forward::Masq => "masq",
+            Forward::Dr => "dr",
+            Forward::Tunnel => "tunnel",
+        }
+    }
+}
+
+impl FromStr for Forward {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "masq" | "nat" => Ok(Forward::Masq),
+            "dr" | "route" | "gatewaying" => Ok(Forward::Dr),
+            "tunnel" | "tun" | "ipip" => Ok(Forward::Tunnel),
+            _ => Err(format!(
+                "unknown forwarding method {s:?} (expected masq, dr or tunnel)"
+            )),
+        }
+    }
+}
+
+/// Encapsulation used with `Forward::Tunnel`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelType {
+    #[default]
+    Ipip,
+    Gue,
+    Gre,
+}
+
+impl TunnelType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TunnelType::Ipip => "ipip",
+            TunnelType::Gue => "gue",
+            TunnelType::Gre => "gre",
+        }
+    }
+}
+
+impl FromStr for TunnelType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ipip" => Ok(TunnelType::Ipip),
+            "gue" => Ok(TunnelType::Gue),
+            "gre" => Ok(TunnelType::Gre),
+            _ => Err(format!(
+                "unknown tunnel type {s:?} (expected ipip, gue or gre)"
+            )),
+        }
+    }
+}
+
+/// Tunnel checksum mode (gue/gre).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelCsum {
+    #[default]
+    None,
+    Csum,
+    Remcsum,
+}
+
+impl TunnelCsum {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TunnelCsum::None => "none",
+            TunnelCsum::Csum => "csum",
+            TunnelCsum::Remcsum => "remcsum",
+        }
+    }
+}
+
+impl FromStr for TunnelCsum {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" | "nocsum" => Ok(TunnelCsum::None),
+            "csum" => Ok(TunnelCsum::Csum),
+            "remcsum" => Ok(TunnelCsum::Remcsum),
+            _ => Err(format!(
+                "unknown tunnel checksum {s:?} (expected none, csum or remcsum)"
+            )),
+        }
+    }
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// A real server (IPVS destination) of a virtual service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealServer {
+    pub address: IpAddr,
+    pub port: u16,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    #[serde(default)]
+    pub forward: Forward,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_type: Option<TunnelType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_csum: Option<TunnelCsum>,
+    /// Upper connection threshold (`-x`), 0 = none.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub upper_threshold: u32,
+    /// Lower connection threshold (`-y`), 0 = none.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub lower_threshold: u32,
+}
+
+impl RealServer {
+    pub fn new(address: IpAddr, port: u16) -> Self {
+        RealServer {
+            address,
+            port,
+            weight: 1,
+            forward: Forward::Dr,
+            tunnel_type: None,
+            tunnel_port: None,
+            tunnel_csum: None,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        fmt_endpoint(&self.address, self.port)
+    }
+}
+
+/// Kind of health check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKind {
+    Tcp,
+    Http,
+    Https,
+    Udp,
+    Dns,
+    Exec,
+}
+
+impl CheckKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CheckKind::Tcp => "tcp",
+            CheckKind::Http => "http",
+            CheckKind::Https => "https",
+            CheckKind::Udp => "udp",
+            CheckKind::Dns => "dns",
+            CheckKind::Exec => "exec",
+        }
+    }
+}
+
+impl FromStr for CheckKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tcp" => Ok(CheckKind::Tcp),
+            "http" => Ok(CheckKind::Http),
+            "https" => Ok(CheckKind::Https),
+            "udp" => Ok(CheckKind::Udp),
+            "dns" => Ok(CheckKind::Dns),
+            "exec" => Ok(CheckKind::Exec),
+            _ => Err(format!(
+                "unknown health check kind {s:?} (expected tcp, http, https, udp, dns or exec)"
+            )),
+        }
+    }
+}
+
+/// What happens to a real server that fails its health check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureAction {
+    /// Weight 0, existing connections continue (keepalived's inhibit_on_failure).
+    #[default]
+    Quiesce,
+    /// Remove the destination from the kernel table.
+    Remove,
+}
+
+impl FailureAction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FailureAction::Quiesce => "quiesce",
+            FailureAction::Remove => "remove",
+        }
+    }
+}
+
+impl FromStr for FailureAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "quiesce" => Ok(FailureAction::Quiesce),
+            "remove" => Ok(FailureAction::Remove),
+            _ => Err(format!(
+                "unknown failure action {s:?} (expected quiesce or remove)"
+            )),
+        }
+    }
+}
+
+fn default_interval() -> u32 {
+    2000
+}
+fn default_timeout() -> u32 {
+    1000
+}
+fn default_rise() -> u32 {
+    2
+}
+fn default_fall() -> u32 {
+    3
+}
+
+/// A health-check specification for the real servers of one service. Kind-specific fields are
+/// optional and rejected by validation when they do not belong to the kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    pub kind: CheckKind,
+    #[serde(default = "default_interval")]
+    pub interval_ms: u32,
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u32,
+    #[serde(default = "default_rise")]
+    pub rise: u32,
+    #[serde(default = "default_fall")]
+    pub fall: u32,
+    #[serde(default)]
+    pub on_failure: FailureAction,
+    /// Port to probe; defaults to the real server's port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// http/https: request path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// http/https: Host header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// http/https: accepted status codes, e.g. "200-399" or "200".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<String>,
+    /// http/https: the body must contain this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    /// udp: payload to send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<String>,
+    /// udp: the reply must contain this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+    /// dns: name to query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_name: Option<String>,
+    /// dns: record type (A, AAAA, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_type: Option<String>,
+    /// exec: argv of the command; exit code 0 = healthy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+}
+
+impl HealthCheck {
+    pub fn new(kind: CheckKind) -> Self {
+        HealthCheck {
+            kind,
+            interval_ms: default_interval(),
+            timeout_ms: default_timeout(),
+            rise: default_rise(),
+            fall: default_fall(),
+            on_failure: FailureAction::Quiesce,
+            port: None,
+            path: None,
+            host: None,
+            expect_status: None,
+            body_contains: None,
+            send: None,
+            expect: None,
+            query_name: None,
+            query_type: None,
+            command: Vec::new(),
+        }
+    }
+}
+
+/// How the leader derives the weights it programs for a service's real servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightPolicy {
+    /// The configured weights.
+    #[default]
+    Static,
+    /// From agent load reports.
+    Load,
+    /// From measured response latency.
+    Latency,
+}
+
+impl WeightPolicy {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            WeightPolicy::Static => "static",
+            WeightPolicy::Load => "load",
+            WeightPolicy::Latency => "latency",
+        }
+    }
+}
+
+impl FromStr for WeightPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "static" => Ok(WeightPolicy::Static),
+            "load" => Ok(WeightPolicy::Load),
+            "latency" => Ok(WeightPolicy::Latency),
+            _ => Err(format!(
+                "unknown weight policy {s:?} (expected static, load or latency)"
+            )),
+        }
+    }
+}
+
+/// A virtual service with its real servers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub key: ServiceKey,
+    #[serde(default)]
+    pub scheduler: Scheduler,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sched_flags: Vec<SchedFlag>,
+    /// One-packet scheduling (`-o`, UDP).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub one_packet: bool,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub weight_policy: WeightPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence: Option<Persistence>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reals: Vec<RealServer>,
+}
+
+impl Service {
+    pub fn new(key: ServiceKey) -> Self {
+        Service {
+            key,
+            scheduler: Scheduler::Wlc,
+            sched_flags: Vec::new(),
+            one_packet: false,
+            weight_policy: WeightPolicy::Static,
+            persistence: None,
+            health_check: None,
+            reals: Vec::new(),
+        }
+    }
+
+    pub fn real(&self, address: &IpAddr, port: u16) -> Option<&RealServer> {
+        self.reals
+            .iter()
+            .find(|r| r.address == *address && r.port == port)
+    }
+}
+
+/// A group of VIPs held by the leader on one interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VipGroup {
+    pub name: String,
+    pub interface: String,
+    /// Address with prefix length, e.g. `192.0.2.10/24`.
+    pub addresses: Vec<IpNet>,
+}
+
+fn default_sync_port() -> u16 {
+    8848
+}
+fn default_sync_ttl() -> u8 {
+    1
+}
+
+/// Kernel IPVS sync-daemon settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSettings {
+    pub interface: String,
+    #[serde(default)]
+    pub syncid: u8,
+    /// Multicast group; the kernel default (224.0.0.81) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<IpAddr>,
+    #[serde(default = "default_sync_port")]
+    pub port: u16,
+    #[serde(default = "default_sync_ttl")]
+    pub ttl: u8,
+}
+
+/// The whole desired configuration: what `apply` takes and `export` prints.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(
+        default,
+        rename = "service",
+        with = "services_as_list",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub services: BTreeMap<ServiceKey, Service>,
+    #[serde(default, rename = "vip_group", skip_serializing_if = "Vec::is_empty")]
+    pub vip_groups: Vec<VipGroup>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncSettings>,
+}
+
+/// Services are keyed in memory and written as a list of tables (each carries its key).
+mod services_as_list {
+    use super::*;
+    use serde::de::Error;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<ServiceKey, Service>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.values())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<ServiceKey, Service>, D::Error> {
+        let list = Vec::<Service>::deserialize(d)?;
+        let mut m = BTreeMap::new();
+        for s in list {
+            let key = s.key;
+            if m.insert(key, s).is_some() {
+                return Err(D::Error::custom(format!("service {key} is listed twice")));
+            }
+        }
+        Ok(m)
+    }
+}
+
+impl Config {
+    /// Parses a desired-config TOML file; syntax and type errors carry line and column.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises to TOML")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_key_round_trips() {
+        for s in [
+            "tcp/10.0.0.1:80",
+            "udp/[2001:db8::1]:53",
+            "sctp/10.0.0.1:9",
+            "fwmark/5",
+            "fwmark6/7",
+        ] {
+            let k: ServiceKey = s.parse().unwrap();
+            assert_eq!(k.to_string(), s);
+        }
+        assert!("tcp/10.0.0.1".parse::<ServiceKey>().is_err());
+        assert!("icmp/10.0.0.1:1".parse::<ServiceKey>().is_err());
+        assert!("tcp/2001:db8::1:80".parse::<ServiceKey>().is_err());
+        assert!("fwmark/x".parse::<ServiceKey>().is_err());
+    }
+
+    #[test]
+    fn endpoints_parse() {
+        assert_eq!(
+            parse_endpoint("10.1.1.1:8080").unwrap(),
+            ("10.1.1.1".parse().unwrap(), Some(8080))
+        );
+        assert_eq!(
+            parse_endpoint("[::1]:80").unwrap(),
+            ("::1".parse().unwrap(), Some(80))
+        );
+        assert_eq!(
+            parse_endpoint("::1").unwrap(),
+            ("::1".parse().unwrap(), None)
+        );
+        assert!(parse_endpoint("10.1.1.1:99999").is_err());
+    }
+
+    #[test]
+    fn toml_round_trip_and_errors_have_positions() {
+        let text = r#"
+[[service]]
+key = "tcp/10.0.0.1:80"
+scheduler = "rr"
+persistence = { timeout = 300, netmask = "255.255.255.0" }
+
+[[service.reals]]
+address = "10.0.1.1"
+port = 80
+weight = 5
+
+[[vip_group]]
+name = "web"
+interface = "eth0"
+addresses = ["10.0.0.1/24"]
+"#;
+        let c = Config::from_toml(text).unwrap();
+        assert_eq!(c.services.len(), 1);
+        let again = Config::from_toml(&c.to_toml()).unwrap();
+        assert_eq!(c, again);
+
+        let err = Config::from_toml("[[service]]\nkey = \"tcp/10.0.0.1:80\"\nschedulr = \"rr\"\n")
+            .unwrap_err();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("schedulr"), "{err}");
+    }
+}
