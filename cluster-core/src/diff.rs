@@ -69,7 +69,10 @@ fn render(v: &serde_json::Value) -> String {
             format!("[{}]", parts.join(","))
         }
         serde_json::Value::Object(m) => {
-            let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", render(v))).collect();
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k}={}", render(v)))
+                .collect();
             format!("{{{}}}", parts.join(" "))
         }
         other => other.to_string(),
@@ -221,7 +224,8 @@ mod tests {
         let mut a = Config::default();
         let key: ServiceKey = "tcp/10.0.0.1:80".parse().unwrap();
         let mut s = Service::new(key);
-        s.reals.push(RealServer::new("10.0.1.1".parse().unwrap(), 80));
+        s.reals
+            .push(RealServer::new("10.0.1.1".parse().unwrap(), 80));
         a.services.insert(key, s.clone());
         let mut b = a.clone();
         assert!(diff(&a, &b).is_empty());
@@ -229,7 +233,8 @@ mod tests {
         let sb = b.services.get_mut(&key).unwrap();
         sb.scheduler = Scheduler::Rr;
         sb.reals[0].weight = 7;
-        sb.reals.push(RealServer::new("10.0.1.2".parse().unwrap(), 80));
+        sb.reals
+            .push(RealServer::new("10.0.1.2".parse().unwrap(), 80));
         let d = diff(&a, &b);
         let text: Vec<String> = d.iter().map(|c| c.to_string()).collect();
         assert_eq!(

@@ -61,7 +61,9 @@ impl FromStr for Protocol {
             "tcp" => Ok(Protocol::Tcp),
             "udp" => Ok(Protocol::Udp),
             "sctp" => Ok(Protocol::Sctp),
-            _ => Err(format!("unknown protocol {s:?} (expected tcp, udp or sctp)")),
+            _ => Err(format!(
+                "unknown protocol {s:?} (expected tcp, udp or sctp)"
+            )),
         }
     }
 }
@@ -285,7 +287,10 @@ impl FromStr for Scheduler {
             .copied()
             .ok_or_else(|| {
                 let names: Vec<&str> = Scheduler::ALL.iter().map(|x| x.as_str()).collect();
-                format!("unknown scheduler {s:?} (expected one of {})", names.join(" "))
+                format!(
+                    "unknown scheduler {s:?} (expected one of {})",
+                    names.join(" ")
+                )
             })
     }
 }

@@ -73,6 +73,9 @@ pub struct ClientRequest {
     /// Wall-clock milliseconds since the Unix epoch when the change was accepted.
     pub time_ms: u64,
     pub command: Command,
+    /// Optimistic concurrency: reject unless the config is at exactly this revision.
+    #[serde(default)]
+    pub expected_revision: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -119,6 +122,17 @@ fn no_service(key: &ServiceKey) -> CommandError {
 impl State {
     /// Applies a request. On error nothing changed.
     pub fn apply(&mut self, req: &ClientRequest) -> Result<(Applied, Touched), CommandError> {
+        if let Some(want) = req.expected_revision {
+            if want != self.revision {
+                return Err(CommandError::precondition(
+                    "expected_revision",
+                    format!(
+                        "{want} does not match the current revision {} (someone else changed the config; re-read and retry)",
+                        self.revision
+                    ),
+                ));
+            }
+        }
         let (changes, touched) = self.apply_command(&req.command)?;
         if !changes.is_empty() {
             self.revision += 1;
@@ -188,7 +202,11 @@ impl State {
                 Ok(self.put_service(Some(&old), new))
             }
             Command::DeleteService(key) => {
-                let old = self.config.services.remove(key).ok_or_else(|| no_service(key))?;
+                let old = self
+                    .config
+                    .services
+                    .remove(key)
+                    .ok_or_else(|| no_service(key))?;
                 Ok((
                     diff::diff_service(Some(&old), None),
                     Touched {
@@ -202,7 +220,10 @@ impl State {
                 if old.real(&real.address, real.port).is_some() {
                     return Err(CommandError::exists(
                         validate::real_path(service, &real.address, real.port),
-                        format!("real server {} already exists (edit it instead)", real.endpoint()),
+                        format!(
+                            "real server {} already exists (edit it instead)",
+                            real.endpoint()
+                        ),
                     ));
                 }
                 let mut s = old.clone();
@@ -235,7 +256,8 @@ impl State {
                 let old = self.service(service)?.clone();
                 let mut s = old.clone();
                 let before = s.reals.len();
-                s.reals.retain(|r| !(r.address == *address && r.port == *port));
+                s.reals
+                    .retain(|r| !(r.address == *address && r.port == *port));
                 if s.reals.len() == before {
                     return Err(CommandError::not_found(
                         validate::real_path(service, address, *port),
@@ -330,6 +352,7 @@ mod tests {
             principal: "test".into(),
             time_ms: 1,
             command,
+            expected_revision: None,
         }
     }
 
@@ -340,7 +363,9 @@ mod tests {
     #[test]
     fn add_edit_delete_bumps_revision_and_history() {
         let mut st = State::default();
-        let (a, _) = st.apply(&req(Command::AddService(Service::new(key())))).unwrap();
+        let (a, _) = st
+            .apply(&req(Command::AddService(Service::new(key()))))
+            .unwrap();
         assert_eq!(a.revision, 1);
         let r = RealServer::new("10.0.1.1".parse().unwrap(), 80);
         st.apply(&req(Command::AddReal {
@@ -391,7 +416,8 @@ mod tests {
         let mut st = State::default();
         let mut c = Config::default();
         let mut s = Service::new(key());
-        s.reals.push(RealServer::new("10.0.1.1".parse().unwrap(), 80));
+        s.reals
+            .push(RealServer::new("10.0.1.1".parse().unwrap(), 80));
         c.services.insert(key(), s);
         c.vip_groups.push(VipGroup {
             name: "web".into(),

@@ -114,7 +114,11 @@ pub struct LogStore {
 
 impl LogStore {
     fn get_meta<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, SErr> {
-        match self.meta.get(key).map_err(|e| StorageIOError::read(any(e)))? {
+        match self
+            .meta
+            .get(key)
+            .map_err(|e| StorageIOError::read(any(e)))?
+        {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v)
                 .map(Some)
@@ -158,7 +162,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, SErr> {
         let last_purged = self.last_purged()?;
-        let last = match self.log.last().map_err(|e| StorageIOError::read_logs(any(e)))? {
+        let last = match self
+            .log
+            .last()
+            .map_err(|e| StorageIOError::read_logs(any(e)))?
+        {
             Some((_, v)) => {
                 let e: Entry<TypeConfig> =
                     serde_json::from_slice(&v).map_err(|e| StorageIOError::read_logs(any(e)))?;
@@ -199,7 +207,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, SErr> {
-        Ok(self.get_meta::<Option<LogId<NodeId>>>("committed")?.flatten())
+        Ok(self
+            .get_meta::<Option<LogId<NodeId>>>("committed")?
+            .flatten())
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), SErr>
@@ -440,7 +450,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, DirectorNode>), SErr> {
+    ) -> Result<
+        (
+            Option<LogId<NodeId>>,
+            StoredMembership<NodeId, DirectorNode>,
+        ),
+        SErr,
+    > {
         Ok((self.meta.last_applied, self.meta.last_membership.clone()))
     }
 
@@ -513,9 +529,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), SErr> {
         let data = snapshot.into_inner();
-        let payload: SnapshotPayload = serde_json::from_slice(&data).map_err(|e| {
-            StorageIOError::read_snapshot(Some(meta.signature()), any(e))
-        })?;
+        let payload: SnapshotPayload = serde_json::from_slice(&data)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), any(e)))?;
         let old_rev = self.handle.read(|s| s.revision);
         self.meta = SmMeta {
             revision: payload.state.revision,
@@ -606,7 +621,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilderHandle {
 }
 
 /// Membership as a plain map, for status output.
-pub fn members(m: &StoredMembership<NodeId, DirectorNode>) -> BTreeMap<NodeId, (DirectorNode, bool)> {
+pub fn members(
+    m: &StoredMembership<NodeId, DirectorNode>,
+) -> BTreeMap<NodeId, (DirectorNode, bool)> {
     let voters: Vec<NodeId> = m.membership().voter_ids().collect();
     m.nodes()
         .map(|(id, n)| (*id, (n.clone(), voters.contains(id))))

@@ -22,7 +22,11 @@ pub fn service_path(key: &ServiceKey) -> String {
 }
 
 pub fn real_path(key: &ServiceKey, address: &IpAddr, port: u16) -> String {
-    format!("{}.reals[{}]", service_path(key), fmt_endpoint(address, port))
+    format!(
+        "{}.reals[{}]",
+        service_path(key),
+        fmt_endpoint(address, port)
+    )
 }
 
 fn usable_unicast(addr: &IpAddr) -> bool {
@@ -131,7 +135,9 @@ pub fn normalize_netmask(family: Family, mask: &str) -> Result<Option<String>, S
                 v
             } else if let Ok(len) = mask.trim_start_matches('/').parse::<u32>() {
                 if len > 32 {
-                    return Err(format!("{mask} is out of range for an IPv4 prefix (0..=32)"));
+                    return Err(format!(
+                        "{mask} is out of range for an IPv4 prefix (0..=32)"
+                    ));
                 }
                 if len == 0 {
                     0
@@ -146,11 +152,14 @@ pub fn normalize_netmask(family: Family, mask: &str) -> Result<Option<String>, S
             Ok(Some(Ipv4Addr::from(bits).to_string()))
         }
         Family::Ipv6 => {
-            let len: u32 = mask.trim_start_matches('/').parse().map_err(|_| {
-                format!("{mask:?} is not an IPv6 prefix length (1..=128)")
-            })?;
+            let len: u32 = mask
+                .trim_start_matches('/')
+                .parse()
+                .map_err(|_| format!("{mask:?} is not an IPv6 prefix length (1..=128)"))?;
             if !(1..=128).contains(&len) {
-                return Err(format!("{len} is out of range for an IPv6 prefix length (1..=128)"));
+                return Err(format!(
+                    "{len} is out of range for an IPv6 prefix length (1..=128)"
+                ));
             }
             Ok(Some(len.to_string()))
         }
@@ -234,7 +243,10 @@ pub fn real(key: &ServiceKey, r: &RealServer) -> R<RealServer> {
             if set {
                 return Err(CommandError::invalid(
                     format!("{p}.{name}"),
-                    format!("only applies to tunnel forwarding, not {}", r.forward.as_str()),
+                    format!(
+                        "only applies to tunnel forwarding, not {}",
+                        r.forward.as_str()
+                    ),
                 ));
             }
         }
@@ -245,7 +257,9 @@ pub fn real(key: &ServiceKey, r: &RealServer) -> R<RealServer> {
                     format!("{p}.tunnel_port"),
                     format!(
                         "{} is required for gue tunnels (1..=65535)",
-                        r.tunnel_port.map(|v| v.to_string()).unwrap_or("missing".into())
+                        r.tunnel_port
+                            .map(|v| v.to_string())
+                            .unwrap_or("missing".into())
                     ),
                 ))
             }
@@ -284,7 +298,10 @@ pub fn health_check(p: &str, hc: &HealthCheck) -> R<HealthCheck> {
         }
     }
     if hc.port == Some(0) {
-        return Err(CommandError::invalid(format!("{p}.port"), "0 is not a port to probe"));
+        return Err(CommandError::invalid(
+            format!("{p}.port"),
+            "0 is not a port to probe",
+        ));
     }
     let http = matches!(k, CheckKind::Http | CheckKind::Https);
     let belongs: [(&str, bool, bool); 8] = [
@@ -294,16 +311,8 @@ pub fn health_check(p: &str, hc: &HealthCheck) -> R<HealthCheck> {
         ("body_contains", hc.body_contains.is_some(), http),
         ("send", hc.send.is_some(), k == CheckKind::Udp),
         ("expect", hc.expect.is_some(), k == CheckKind::Udp),
-        (
-            "query_name",
-            hc.query_name.is_some(),
-            k == CheckKind::Dns,
-        ),
-        (
-            "query_type",
-            hc.query_type.is_some(),
-            k == CheckKind::Dns,
-        ),
+        ("query_name", hc.query_name.is_some(), k == CheckKind::Dns),
+        ("query_type", hc.query_type.is_some(), k == CheckKind::Dns),
     ];
     for (name, set, ok) in belongs {
         if set && !ok {
@@ -412,7 +421,12 @@ pub fn interface_name(field: &str, name: &str) -> R<()> {
             ),
         ));
     }
-    if name == "." || name == ".." || name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
+    if name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
         return Err(CommandError::invalid(
             field,
             format!("{name:?} is not a valid interface name (no '/', ':' or spaces)"),
@@ -474,10 +488,16 @@ pub fn sync(s: &SyncSettings) -> R<SyncSettings> {
         }
     }
     if s.port == 0 {
-        return Err(CommandError::invalid("sync.port", "0 is not a valid UDP port"));
+        return Err(CommandError::invalid(
+            "sync.port",
+            "0 is not a valid UDP port",
+        ));
     }
     if s.ttl == 0 {
-        return Err(CommandError::invalid("sync.ttl", "0 is out of range 1..=255"));
+        return Err(CommandError::invalid(
+            "sync.ttl",
+            "0 is out of range 1..=255",
+        ));
     }
     Ok(s.clone())
 }
@@ -540,7 +560,8 @@ mod tests {
             timeout: 300,
             netmask: Some("24".into()),
         });
-        s.reals.push(RealServer::new("10.0.1.1".parse().unwrap(), 80));
+        s.reals
+            .push(RealServer::new("10.0.1.1".parse().unwrap(), 80));
         let v = service(&s).unwrap();
         assert_eq!(
             v.persistence.unwrap().netmask.as_deref(),
@@ -557,7 +578,8 @@ mod tests {
             timeout: 60,
             netmask: None,
         });
-        s.reals.push(RealServer::new("10.0.1.1".parse().unwrap(), 0));
+        s.reals
+            .push(RealServer::new("10.0.1.1".parse().unwrap(), 0));
         service(&s).unwrap();
         let s = Service::new(key("fwmark/0"));
         assert_eq!(err_field(service(&s)), "service[fwmark/0].fwmark");
@@ -574,7 +596,10 @@ mod tests {
         let mut r = RealServer::new("10.0.1.1".parse().unwrap(), 80);
         r.weight = 65536;
         let e = real(&k, &r).unwrap_err();
-        assert_eq!(e.field, "service[tcp/10.0.0.1:80].reals[10.0.1.1:80].weight");
+        assert_eq!(
+            e.field,
+            "service[tcp/10.0.0.1:80].reals[10.0.1.1:80].weight"
+        );
         assert!(e.message.contains("65536"));
         r.weight = 65535;
         real(&k, &r).unwrap();
@@ -611,8 +636,10 @@ mod tests {
     #[test]
     fn duplicate_reals_and_flags() {
         let mut s = Service::new(key("udp/10.0.0.1:53"));
-        s.reals.push(RealServer::new("10.0.1.1".parse().unwrap(), 53));
-        s.reals.push(RealServer::new("10.0.1.1".parse().unwrap(), 53));
+        s.reals
+            .push(RealServer::new("10.0.1.1".parse().unwrap(), 53));
+        s.reals
+            .push(RealServer::new("10.0.1.1".parse().unwrap(), 53));
         assert!(service(&s).unwrap_err().message.contains("duplicate"));
         let mut s = Service::new(key("tcp/10.0.0.1:80"));
         s.sched_flags = vec![SchedFlag::Port];
@@ -643,7 +670,10 @@ mod tests {
         let g = VipGroup {
             name: "web".into(),
             interface: "eth0".into(),
-            addresses: vec!["10.0.0.1/24".parse().unwrap(), "10.0.0.1/32".parse().unwrap()],
+            addresses: vec![
+                "10.0.0.1/24".parse().unwrap(),
+                "10.0.0.1/32".parse().unwrap(),
+            ],
         };
         assert!(vip_group(&g).unwrap_err().message.contains("twice"));
         let s = SyncSettings {
