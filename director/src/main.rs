@@ -1,1 +1,222 @@
-fn main() {}
+//! `director`: one member of the replicated IPVS director cluster. Starts the Raft node on sled
+//! storage, the internal Raft service and the admin/cluster API, bootstraps a new cluster when
+//! asked, and shuts down cleanly on SIGTERM/SIGINT.
+
+mod api;
+mod cluster_api;
+mod config;
+mod node;
+mod raft_net;
+mod raft_service;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+use cluster_core::store::{self, DirectorNode, Raft};
+use lvs_proto::raft::raft_server::RaftServer;
+use lvs_proto::v1::admin_server::AdminServer;
+use lvs_proto::v1::cluster_server::ClusterServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tracing::{error, info, warn};
+
+use crate::config::DirectorConfig;
+use crate::node::Node;
+use crate::raft_net::{Network, Peers, MAX_MESSAGE};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A director of the LVS cluster.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Director configuration file (TOML).
+    #[arg(long, short = 'c', env = "DIRECTOR_CONFIG")]
+    config: PathBuf,
+    /// Initialise a new cluster made of this node and the configured peers, unless this node's
+    /// store already belongs to a cluster (then it is a no-op, so it is safe to repeat).
+    #[arg(long)]
+    bootstrap: bool,
+    /// Log format; the filter comes from RUST_LOG (default info).
+    #[arg(long, value_enum, default_value = "text", env = "DIRECTOR_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Check the configuration file and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,openraft=warn,sled=warn,h2=warn,tower=warn")
+    });
+    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+async fn bind(what: &str, addr: &str) -> Result<TcpListenerStream> {
+    let a: SocketAddr = addr.parse().with_context(|| format!("{what}: {addr:?}"))?;
+    let l = TcpListener::bind(a)
+        .await
+        .with_context(|| format!("{what}: cannot listen on {addr}"))?;
+    Ok(TcpListenerStream::new(l))
+}
+
+async fn bootstrap(raft: &Raft, cfg: &DirectorConfig) -> Result<()> {
+    if raft.is_initialized().await? {
+        info!("store already belongs to a cluster; --bootstrap ignored");
+        return Ok(());
+    }
+    let mut members = std::collections::BTreeMap::new();
+    members.insert(
+        cfg.node_id,
+        DirectorNode {
+            raft_addr: cfg.raft_addr.clone(),
+            api_addr: cfg.api_addr.clone(),
+        },
+    );
+    for p in &cfg.peers {
+        members.insert(
+            p.id,
+            DirectorNode {
+                raft_addr: p.raft_addr.clone(),
+                api_addr: p.api_addr.clone(),
+            },
+        );
+    }
+    let ids: Vec<u64> = members.keys().copied().collect();
+    raft.initialize(members)
+        .await
+        .context("initialising the cluster")?;
+    info!(?ids, "bootstrapped a new cluster");
+    Ok(())
+}
+
+async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("data_dir: creating {}", cfg.data_dir.display()))?;
+    let (log_store, sm) = store::open(&cfg.data_dir).context("data_dir: opening the store")?;
+    let state = sm.handle();
+    let peers = Peers::default();
+    let network = Network {
+        self_id: cfg.node_id,
+        peers: peers.clone(),
+    };
+    let raft = Raft::new(
+        cfg.node_id,
+        Arc::new(cfg.openraft_config()?),
+        network,
+        log_store,
+        sm,
+    )
+    .await
+    .context("starting raft")?;
+    let node = Arc::new(Node {
+        id: cfg.node_id,
+        raft: raft.clone(),
+        state,
+        peers,
+        request_timeout: Duration::from_millis(cfg.request_timeout_ms),
+    });
+
+    let raft_incoming = bind("raft_addr", &cfg.raft_addr).await?;
+    let api_incoming = bind("api_addr", &cfg.api_addr).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+
+    let raft_svc = RaftServer::new(raft_service::RaftService { node: node.clone() })
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    let raft_server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(raft_svc)
+            .serve_with_incoming_shutdown(raft_incoming, stopped(stop_rx.clone())),
+    );
+    let api_server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(AdminServer::new(api::AdminService { node: node.clone() }))
+            .add_service(ClusterServer::new(cluster_api::ClusterService {
+                node: node.clone(),
+            }))
+            .serve_with_incoming_shutdown(api_incoming, stopped(stop_rx.clone())),
+    );
+    info!(
+        node_id = cfg.node_id,
+        raft = %cfg.raft_addr,
+        api = %cfg.api_addr,
+        data_dir = %cfg.data_dir.display(),
+        "director started"
+    );
+
+    if args.bootstrap || cfg.bootstrap {
+        bootstrap(&raft, &cfg).await?;
+    }
+
+    let why = shutdown_signal().await;
+    info!(signal = why, "shutting down");
+    let _ = stop_tx.send(true);
+    if let Err(e) = raft.shutdown().await {
+        warn!(error = %e, "raft shutdown");
+    }
+    for (name, h) in [("raft", raft_server), ("api", api_server)] {
+        match tokio::time::timeout(Duration::from_secs(3), h).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => warn!(server = name, error = %e, "server error at shutdown"),
+            Ok(Err(e)) => warn!(server = name, error = %e, "server task failed"),
+            Err(_) => warn!(server = name, "server did not stop within 3 s"),
+        }
+    }
+    drop(node);
+    info!("stopped");
+    Ok(())
+}
+
+fn main() {
+    let args = Args::parse();
+    init_logging(args.log_format);
+    let cfg = match DirectorConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("director: error: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    if args.check {
+        println!("{}: ok", args.config.display());
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    if let Err(e) = rt.block_on(run(args, cfg)) {
+        error!("{e:#}");
+        eprintln!("director: error: {e:#}");
+        std::process::exit(1);
+    }
+}

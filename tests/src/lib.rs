@@ -1,1 +1,344 @@
+//! Harness for cluster-level tests and benchmarks: starts real `director` processes on 127.0.0.1
+//! with free ports and temporary data directories, and kills them when dropped (also when a test
+//! fails).
 
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lvs_proto::v1::admin_client::AdminClient;
+use lvs_proto::v1::cluster_client::ClusterClient;
+use lvs_proto::v1::StatusRequest;
+use tonic::transport::Channel;
+
+/// Path of a workspace binary. Looks in `LVS_BIN_DIR`, then the workspace's target/debug and
+/// target/release; panics with the command to build it when missing.
+pub fn bin(name: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("LVS_BIN_DIR") {
+        let p = Path::new(&dir).join(name);
+        assert!(p.exists(), "{} not found (LVS_BIN_DIR={dir})", p.display());
+        return p;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let p = target.join(profile).join(name);
+    assert!(
+        p.exists(),
+        "{} not found: build it first with `cargo build --bins{}`",
+        p.display(),
+        if profile == "release" {
+            " --release"
+        } else {
+            ""
+        }
+    );
+    p
+}
+
+/// A free TCP port on 127.0.0.1 (the listener is closed again; the window for a clash is small).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("local addr")
+        .port()
+}
+
+pub struct Director {
+    pub id: u64,
+    pub raft_addr: String,
+    pub api_addr: String,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Director {
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => c.try_wait().ok().flatten().is_none(),
+            None => false,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+}
+
+/// Raft timing for tests: fast elections so failover tests finish quickly.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    pub heartbeat_ms: u64,
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+    pub snapshot_every: u64,
+    pub keep_logs: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            heartbeat_ms: 50,
+            election_min_ms: 300,
+            election_max_ms: 600,
+            snapshot_every: 5000,
+            keep_logs: 1000,
+        }
+    }
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<Director>,
+    pub timing: Timing,
+}
+
+impl Cluster {
+    /// Writes configs for `n` directors (ids 1..=n) and starts them; director 1 bootstraps.
+    pub fn start(n: usize) -> Cluster {
+        Self::start_with(n, Timing::default())
+    }
+
+    pub fn start_with(n: usize, timing: Timing) -> Cluster {
+        let mut c = Cluster::new_stopped(n, timing);
+        for i in 0..n {
+            c.start_node_idx(i, i == 0);
+        }
+        c
+    }
+
+    /// Writes configs only; start nodes with `start_node`.
+    pub fn new_stopped(n: usize, timing: Timing) -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("lvs-cluster-")
+            .tempdir()
+            .expect("tempdir");
+        let mut c = Cluster {
+            dir,
+            nodes: Vec::new(),
+            timing,
+        };
+        for id in 1..=n as u64 {
+            c.add_config(id);
+        }
+        for i in 0..n {
+            c.write_config(i, n);
+        }
+        c
+    }
+
+    fn add_config(&mut self, id: u64) -> usize {
+        let raft_addr = format!("127.0.0.1:{}", free_port());
+        let api_addr = format!("127.0.0.1:{}", free_port());
+        let base = self.dir.path().join(format!("director-{id}"));
+        fs::create_dir_all(&base).expect("node dir");
+        self.nodes.push(Director {
+            id,
+            raft_addr,
+            api_addr,
+            config: base.join("director.toml"),
+            log: base.join("director.log"),
+            child: None,
+        });
+        self.nodes.len() - 1
+    }
+
+    /// Writes node `idx`'s config with the first `initial` nodes as bootstrap peers.
+    fn write_config(&self, idx: usize, initial: usize) {
+        let d = &self.nodes[idx];
+        let t = &self.timing;
+        let mut text = format!(
+            "node_id = {}\nraft_addr = \"{}\"\napi_addr = \"{}\"\ndata_dir = \"{}\"\nrequest_timeout_ms = 3000\n\n[raft]\nheartbeat_ms = {}\nelection_min_ms = {}\nelection_max_ms = {}\nsnapshot_every = {}\nkeep_logs = {}\n",
+            d.id,
+            d.raft_addr,
+            d.api_addr,
+            self.dir.path().join(format!("director-{}/data", d.id)).display(),
+            t.heartbeat_ms,
+            t.election_min_ms,
+            t.election_max_ms,
+            t.snapshot_every,
+            t.keep_logs,
+        );
+        for p in self.nodes.iter().take(initial) {
+            if p.id != d.id {
+                text.push_str(&format!(
+                    "\n[[peers]]\nid = {}\nraft_addr = \"{}\"\napi_addr = \"{}\"\n",
+                    p.id, p.raft_addr, p.api_addr
+                ));
+            }
+        }
+        fs::write(&d.config, text).expect("write config");
+    }
+
+    /// Adds the config of a further director (not a member yet) and starts it.
+    pub fn spawn_extra(&mut self) -> usize {
+        let id = self.nodes.len() as u64 + 1;
+        let idx = self.add_config(id);
+        self.write_config(idx, 0);
+        self.start_node_idx(idx, false);
+        idx
+    }
+
+    fn start_node_idx(&mut self, idx: usize, bootstrap: bool) {
+        let d = &mut self.nodes[idx];
+        assert!(d.child.is_none(), "director {} already running", d.id);
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&d.log)
+            .expect("log file");
+        let mut cmd = Command::new(bin("director"));
+        cmd.arg("--config").arg(&d.config);
+        if bootstrap {
+            cmd.arg("--bootstrap");
+        }
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("DIRECTOR_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log fd"))
+        .stderr(log);
+        d.child = Some(cmd.spawn().expect("spawn director"));
+    }
+
+    pub fn idx(&self, id: u64) -> usize {
+        self.nodes
+            .iter()
+            .position(|d| d.id == id)
+            .unwrap_or_else(|| panic!("no director {id}"))
+    }
+
+    /// Starts (or restarts) director `id` without bootstrapping.
+    pub fn start_node(&mut self, id: u64) {
+        let i = self.idx(id);
+        self.start_node_idx(i, false);
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill(&mut self, id: u64) {
+        let i = self.idx(id);
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit status code.
+    pub fn terminate(&mut self, id: u64) -> Option<i32> {
+        let i = self.idx(id);
+        let mut c = self.nodes[i].child.take()?;
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("director {id} did not exit within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn endpoints(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|d| d.api_addr.clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn log_text(&self, id: u64) -> String {
+        fs::read_to_string(&self.nodes[self.idx(id)].log).unwrap_or_default()
+    }
+
+    /// Prints every director's log (call on failure paths).
+    pub fn dump_logs(&self) {
+        for d in &self.nodes {
+            eprintln!("===== director {} log =====", d.id);
+            eprintln!("{}", fs::read_to_string(&d.log).unwrap_or_default());
+        }
+    }
+
+    pub async fn admin(&self, id: u64) -> AdminClient<Channel> {
+        AdminClient::new(self.channel(id))
+    }
+
+    pub async fn cluster(&self, id: u64) -> ClusterClient<Channel> {
+        ClusterClient::new(self.channel(id))
+    }
+
+    fn channel(&self, id: u64) -> Channel {
+        let addr = &self.nodes[self.idx(id)].api_addr;
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(15))
+            .connect_lazy()
+    }
+
+    /// Waits until a running director reports a leader that every running director agrees on.
+    pub async fn wait_leader(&mut self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let running: Vec<u64> = self
+                .nodes
+                .iter_mut()
+                .filter_map(|d| d.is_running().then_some(d.id))
+                .collect();
+            let mut leaders = Vec::new();
+            for id in &running {
+                let mut c = self.cluster(*id).await;
+                if let Ok(s) = c.status(StatusRequest {}).await {
+                    leaders.push(s.into_inner().leader_id);
+                } else {
+                    leaders.push(None);
+                }
+            }
+            if let Some(Some(l)) = leaders.first() {
+                if leaders.iter().all(|x| *x == Some(*l)) && running.contains(l) {
+                    return *l;
+                }
+            }
+            if Instant::now() > deadline {
+                self.dump_logs();
+                panic!("no agreed leader within {timeout:?}: {leaders:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for d in &mut self.nodes {
+            if let Some(mut c) = d.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        if std::thread::panicking() || std::env::var("LVS_TEST_KEEP").is_ok() {
+            eprintln!("cluster files kept in {}", self.dir.path().display());
+            let _ = std::mem::replace(
+                &mut self.dir,
+                tempfile::tempdir().expect("replacement tempdir"),
+            )
+            .keep();
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The admin gRPC service: converts API messages into typed commands, sends them through the
+//! node's write path, and serves reads (linearizable unless asked otherwise), dry-runs, history
+//! and the watch stream.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cluster_core::error::CommandError;
+use cluster_core::state::{ClientRequest, Command};
+use futures::Stream;
+use lvs_proto::convert as cv;
+use lvs_proto::v1 as pb;
+use lvs_proto::v1::admin_server::Admin;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::node::{command_status, Node};
+
+pub struct AdminService {
+    pub node: Arc<Node>,
+}
+
+/// Who asked: the principal the client names, else its address.
+pub fn principal<T>(req: &Request<T>) -> String {
+    if let Some(p) = req
+        .metadata()
+        .get(lvs_proto::PRINCIPAL_KEY)
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| !p.is_empty())
+    {
+        return p.chars().take(128).collect();
+    }
+    match req.remote_addr() {
+        Some(a) => format!("anonymous@{}", a.ip()),
+        None => "anonymous".into(),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn bad(e: CommandError) -> Status {
+    command_status(&e)
+}
+
+fn missing(field: &str) -> Status {
+    Status::invalid_argument(format!("{field}: missing"))
+}
+
+impl AdminService {
+    async fn write(
+        &self,
+        principal: String,
+        command: Command,
+        expected_revision: Option<u64>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let applied = self
+            .node
+            .write(ClientRequest {
+                principal,
+                time_ms: now_ms(),
+                command,
+                expected_revision,
+            })
+            .await?;
+        Ok(Response::new(pb::WriteResponse {
+            revision: applied.revision,
+            changes: applied.changes.iter().map(cv::change_to_pb).collect(),
+        }))
+    }
+
+    async fn barrier(&self, stale: bool) -> Result<(), Status> {
+        if !stale {
+            self.node.read_barrier().await?;
+        }
+        Ok(())
+    }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::HistoryEntry, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn get_config(
+        &self,
+        req: Request<pb::GetConfigRequest>,
+    ) -> Result<Response<pb::GetConfigResponse>, Status> {
+        self.barrier(req.get_ref().stale).await?;
+        let (config, revision) = self
+            .node
+            .state
+            .read(|s| (cv::config_to_pb(&s.config), s.revision));
+        Ok(Response::new(pb::GetConfigResponse {
+            config: Some(config),
+            revision,
+            node_id: self.node.id,
+        }))
+    }
+
+    async fn add_service(
+        &self,
+        req: Request<pb::ServiceRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let p = principal(&req);
+        let r = req.into_inner();
+        let svc = cv::service_from_pb(r.service.as_ref().ok_or_else(|| missing("service"))?)
+            .map_err(bad)?;
+        self.write(p, Command::AddService(svc), r.expected_revision)
+            .await
+    }
+
+    async fn edit_service(
+        &self,
+        req: Request<pb::ServiceRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let p = principal(&req);
+        let r = req.into_inner();
+        let svc = cv::service_from_pb(r.service.as_ref().ok_or_else(|| missing("service"))?)
+            .map_err(bad)?;
+        self.write(p, Command::EditService(svc), r.expected_revision)
+            .await
+    }
+
+    async fn delete_service(
+        &self,
+        req: Request<pb::ServiceRef>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let p = principal(&req);
+        let r = req.into_inner();
+        let key = cv::service_key("service", &r.service).map_err(bad)?;
+        self.write(p, Command::DeleteService(key), r.expected_revision)
+            .await
+    }
+
+    async fn add_real(
+        &self,
+        req: Request<pb::RealRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let p = principal(&req);
+        let r = req.into_inner();
+        let service = cv::service_key("service", &r.service).map_err(bad)?;
+        let real = cv::real_from_pb("real", r.real.as_ref().ok_or_else(|| missing("real"))?)
+            .map_err(bad)?;
+        self.write(p, Command::AddReal { service, real }, r.expected_revision)
+            .await
+    }
+
+    async fn edit_real(
+        &self,
+        req: Request<pb::RealRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let p = principal(&req);
+        let r = req.into_inner();
+        let service = cv::service_key("service", &r.service).map_err(bad)?;
+        let real = cv::real_from_pb("real", r.real.as_ref().ok_or_else(|| missing("real"))?)
+            .map_err(bad)?;
+        self.write(p, Command::EditReal { service, real }, r.expected_revision)
+            .await
+    }
+
+    async fn delete_real(
+        &self,
+        req: Request<pb::RealRef>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let p = principal(&req);
+        let r = req.into_inner();
+        let service = cv::service_key("service", &r.service).map_err(bad)?;
+        let address = r.address.parse().map_err(|_| {
+            Status::invalid_argument(format!("address: {:?} is not an IP address", r.address))
+        })?;
+        let port = u16::try_from(r.port).map_err(|_| {
+            Status::invalid_argument(format!("port: {} is out of range 0..=65535", r.port))
+        })?;
+        self.write(
+            p,
+            Command::DeleteReal {
+                service,
+                address,
+                port,
+            },
+            r.expected_revision,
+        )
+        .await
+    }
+
+    async fn set_health_check(
+        &self,
+        req: Request<pb::HealthCheckRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let p = principal(&req);
+        let r = req.into_inner();
+        let service = cv::service_key("service", &r.service).map_err(bad)?;
+        let check = r
+            .check
+            .as_ref()
+            .map(|h| cv::health_from_pb("check", h))
+            .transpose()
+            .map_err(bad)?;
+        self.write(
+            p,
+            Command::SetHealthCheck { service, check },
+            r.expected_revision,
+        )
+        .await
+    }
+
+    async fn put_vip_group(
+        &self,
+        req: Request<pb::VipGroupRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let p = principal(&req);
+        let r = req.into_inner();
+        let g = cv::vip_group_from_pb(r.group.as_ref().ok_or_else(|| missing("group"))?)
+            .map_err(bad)?;
+        self.write(p, Command::PutVipGroup(g), r.expected_revision)
+            .await
+    }
+
+    async fn delete_vip_group(
+        &self,
+        req: Request<pb::VipGroupRef>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let p = principal(&req);
+        let r = req.into_inner();
+        self.write(p, Command::DeleteVipGroup(r.name), r.expected_revision)
+            .await
+    }
+
+    async fn set_sync(
+        &self,
+        req: Request<pb::SyncRequest>,
+    ) -> Result<Response<pb::WriteResponse>, Status> {
+        let p = principal(&req);
+        let r = req.into_inner();
+        let s = r
+            .sync
+            .as_ref()
+            .map(cv::sync_from_pb)
+            .transpose()
+            .map_err(bad)?;
+        self.write(p, Command::SetSync(s), r.expected_revision)
+            .await
+    }
+
+    async fn apply(
+        &self,
+        req: Request<pb::ApplyRequest>,
+    ) -> Result<Response<pb::ApplyResponse>, Status> {
+        let p = principal(&req);
+        let r = req.into_inner();
+        let config =
+            cv::config_from_pb(r.config.as_ref().ok_or_else(|| missing("config"))?).map_err(bad)?;
+        if r.dry_run {
+            self.barrier(false).await?;
+            let (revision, changes) = self
+                .node
+                .state
+                .read(|s| {
+                    if let Some(want) = r.expected_revision {
+                        if want != s.revision {
+                            return Err(CommandError::precondition(
+                                "expected_revision",
+                                format!(
+                                    "{want} does not match the current revision {}",
+                                    s.revision
+                                ),
+                            ));
+                        }
+                    }
+                    s.plan_apply(&config).map(|c| (s.revision, c))
+                })
+                .map_err(bad)?;
+            return Ok(Response::new(pb::ApplyResponse {
+                revision,
+                changes: changes.iter().map(cv::change_to_pb).collect(),
+                applied: false,
+            }));
+        }
+        let w = self
+            .write(p, Command::Apply(config), r.expected_revision)
+            .await?
+            .into_inner();
+        Ok(Response::new(pb::ApplyResponse {
+            revision: w.revision,
+            changes: w.changes,
+            applied: true,
+        }))
+    }
+
+    async fn history(
+        &self,
+        req: Request<pb::HistoryRequest>,
+    ) -> Result<Response<pb::HistoryResponse>, Status> {
+        let r = req.into_inner();
+        self.barrier(r.stale).await?;
+        let (entries, revision) = self.node.state.read(|s| {
+            let skip = match r.limit {
+                0 => 0,
+                n => s.history.len().saturating_sub(n as usize),
+            };
+            (
+                s.history.iter().skip(skip).map(cv::history_to_pb).collect(),
+                s.revision,
+            )
+        });
+        Ok(Response::new(pb::HistoryResponse { entries, revision }))
+    }
+
+    type WatchStream = WatchStream;
+
+    async fn watch(&self, req: Request<pb::WatchRequest>) -> Result<Response<WatchStream>, Status> {
+        let from = req.into_inner().from_revision;
+        // Subscribe before reading the backlog so nothing falls between the two.
+        let mut rx = self.node.state.subscribe();
+        let (backlog, current) = self.node.state.read(|s| {
+            let b: Vec<_> = if from == 0 {
+                Vec::new()
+            } else {
+                s.history
+                    .iter()
+                    .filter(|h| h.revision > from)
+                    .cloned()
+                    .collect()
+            };
+            (b, s.revision)
+        });
+        let (tx, out) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            let mut last = if from == 0 { current } else { from };
+            for h in backlog {
+                last = h.revision;
+                if tx.send(Ok(cv::history_to_pb(&h))).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    ev = rx.recv() => match ev {
+                        Ok(h) => {
+                            if h.revision <= last {
+                                continue;
+                            }
+                            last = h.revision;
+                            if tx.send(Ok(cv::history_to_pb(&h))).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(RecvError::Lagged(_)) => {
+                            let _ = tx
+                                .send(Err(Status::aborted(format!(
+                                    "watch fell behind; resume from revision {last}"
+                                ))))
+                                .await;
+                            return;
+                        }
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(out))))
+    }
+}

@@ -1,0 +1,177 @@
+//! The director's own configuration file (TOML): identity, listen addresses, data directory,
+//! bootstrap peers and Raft timing. Parsed strictly: unknown keys and bad values are errors that
+//! name the key.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    pub id: u64,
+    pub raft_addr: String,
+    pub api_addr: String,
+}
+
+/// Raft timing. The defaults keep failover under a second on a LAN while tolerating fsync jitter.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftTiming {
+    pub heartbeat_ms: u64,
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+    /// Build a snapshot after this many applied entries since the last one.
+    pub snapshot_every: u64,
+    /// Entries kept in the log behind a snapshot, so slightly lagging followers need no snapshot.
+    pub keep_logs: u64,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        RaftTiming {
+            heartbeat_ms: 100,
+            election_min_ms: 500,
+            election_max_ms: 1000,
+            snapshot_every: 5000,
+            keep_logs: 1000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorConfig {
+    pub node_id: u64,
+    /// Where the internal Raft service listens; also what peers dial.
+    pub raft_addr: String,
+    /// Where the admin and cluster API listens.
+    pub api_addr: String,
+    pub data_dir: PathBuf,
+    /// Initial members besides this node, used by `--bootstrap`.
+    #[serde(default)]
+    pub peers: Vec<Peer>,
+    /// Same as `--bootstrap`.
+    #[serde(default)]
+    pub bootstrap: bool,
+    /// How long an API write or linearizable read may wait for a quorum.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+    #[serde(default)]
+    pub raft: RaftTiming,
+}
+
+fn default_request_timeout() -> u64 {
+    5000
+}
+
+fn check_addr(field: &str, v: &str) -> Result<()> {
+    v.parse::<SocketAddr>()
+        .map(|_| ())
+        .with_context(|| format!("{field}: {v:?} is not HOST:PORT with a numeric IP address"))
+}
+
+impl DirectorConfig {
+    pub fn load(path: &Path) -> Result<DirectorConfig> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let cfg: DirectorConfig = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        cfg.validate()
+            .with_context(|| format!("{}", path.display()))?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.node_id == 0 {
+            bail!("node_id: 0 is reserved; use 1 or more");
+        }
+        check_addr("raft_addr", &self.raft_addr)?;
+        check_addr("api_addr", &self.api_addr)?;
+        let mut ids = BTreeSet::from([self.node_id]);
+        for (i, p) in self.peers.iter().enumerate() {
+            if !ids.insert(p.id) {
+                bail!("peers[{i}].id: {} is used twice (including node_id)", p.id);
+            }
+            check_addr(&format!("peers[{i}].raft_addr"), &p.raft_addr)?;
+            check_addr(&format!("peers[{i}].api_addr"), &p.api_addr)?;
+        }
+        let r = &self.raft;
+        if r.heartbeat_ms == 0 {
+            bail!("raft.heartbeat_ms: 0 is not allowed");
+        }
+        if r.election_min_ms <= r.heartbeat_ms * 2 {
+            bail!(
+                "raft.election_min_ms: {} must exceed twice raft.heartbeat_ms ({})",
+                r.election_min_ms,
+                r.heartbeat_ms
+            );
+        }
+        if r.election_max_ms <= r.election_min_ms {
+            bail!(
+                "raft.election_max_ms: {} must exceed raft.election_min_ms ({})",
+                r.election_max_ms,
+                r.election_min_ms
+            );
+        }
+        if self.request_timeout_ms < 100 {
+            bail!(
+                "request_timeout_ms: {} is below the minimum of 100",
+                self.request_timeout_ms
+            );
+        }
+        Ok(())
+    }
+
+    pub fn openraft_config(&self) -> Result<openraft::Config> {
+        let r = &self.raft;
+        let c = openraft::Config {
+            cluster_name: "lvs-director".into(),
+            heartbeat_interval: r.heartbeat_ms,
+            election_timeout_min: r.election_min_ms,
+            election_timeout_max: r.election_max_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(r.snapshot_every.max(1)),
+            max_in_snapshot_log_to_keep: r.keep_logs,
+            install_snapshot_timeout: 10_000,
+            ..Default::default()
+        };
+        Ok(c.validate()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<DirectorConfig> {
+        let c: DirectorConfig = toml::from_str(s).map_err(|e| anyhow::anyhow!("{e}"))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn good_and_bad_configs() {
+        let base = "node_id = 1\nraft_addr = \"127.0.0.1:7101\"\napi_addr = \"127.0.0.1:7001\"\ndata_dir = \"/tmp/x\"\n";
+        let c = parse(base).unwrap();
+        assert_eq!(c.raft.heartbeat_ms, 100);
+        let e = parse(&base.replace("7101", "x")).unwrap_err().to_string();
+        assert!(e.contains("raft_addr"), "{e}");
+        let e = parse(&format!(
+            "{base}[[peers]]\nid = 1\nraft_addr = \"127.0.0.1:1\"\napi_addr = \"127.0.0.1:2\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("peers[0].id"), "{e}");
+        let e = parse(&format!("{base}[raft]\nheartbeat_ms = 300\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("election_min_ms"), "{e}");
+        let e = parse(&format!("{base}bogus = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+}
