@@ -94,14 +94,13 @@ pub struct Applied {
     pub changes: Vec<Change>,
 }
 
-/// Which stored objects a command touched, so stores can persist incrementally.
+/// Which stored objects a command touched, so stores can persist incrementally: each listed
+/// service is rewritten if it exists after the command and removed otherwise.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Touched {
     pub services: Vec<ServiceKey>,
-    /// VIP groups or sync settings changed.
+    /// VIP groups or sync settings may have changed.
     pub globals: bool,
-    /// Everything may have changed (Apply).
-    pub all: bool,
 }
 
 /// The replicated state: the config, its revision and recent history.
@@ -172,7 +171,7 @@ impl State {
             changes,
             Touched {
                 services: vec![key],
-                ..Default::default()
+                globals: false,
             },
         )
     }
@@ -211,7 +210,7 @@ impl State {
                     diff::diff_service(Some(&old), None),
                     Touched {
                         services: vec![*key],
-                        ..Default::default()
+                        globals: false,
                     },
                 ))
             }
@@ -300,14 +299,23 @@ impl State {
             Command::Apply(c) => {
                 let new = validate::config(c)?;
                 let changes = diff::diff(&self.config, &new);
+                let mut services: Vec<ServiceKey> = self
+                    .config
+                    .services
+                    .keys()
+                    .chain(new.services.keys())
+                    .copied()
+                    .collect();
+                services.sort();
+                services.dedup();
                 if !changes.is_empty() {
                     self.config = new;
                 }
                 Ok((
                     changes,
                     Touched {
-                        all: true,
-                        ..Default::default()
+                        services,
+                        globals: true,
                     },
                 ))
             }
@@ -335,8 +343,8 @@ impl State {
         Ok((
             changes,
             Touched {
+                services: Vec::new(),
                 globals: true,
-                ..Default::default()
             },
         ))
     }

@@ -153,6 +153,13 @@ impl Cluster for ClusterService {
             .map(|x| x.api_addr.clone())
             .unwrap_or_default();
         let revision = self.node.state.read(|s| s.revision);
+        let committed = self
+            .node
+            .raft
+            .with_raft_state(|st| st.committed.map(|l| l.index))
+            .await
+            .ok()
+            .flatten();
         Ok(Response::new(pb::StatusResponse {
             node_id: m.id,
             state: state_name(m.state).into(),
@@ -160,9 +167,7 @@ impl Cluster for ClusterService {
             leader_api_addr: leader_api,
             term: m.current_term,
             last_log_index: m.last_log_index,
-            // openraft 0.9 does not publish the commit index; on the leader the quorum-acked
-            // index equals it, elsewhere the applied index trails it.
-            commit_index: m.last_applied.map(|l| l.index),
+            commit_index: committed,
             applied_index: m.last_applied.map(|l| l.index),
             revision,
             millis_since_quorum_ack: m.millis_since_quorum_ack,

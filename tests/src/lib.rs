@@ -342,3 +342,237 @@ impl Drop for Cluster {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the cluster-level tests (extensions; nothing above depends on them).
+
+use lvs_proto::v1 as pb;
+
+/// Marker written into the cluster directory once the logs have been printed, so `LogsOnPanic`
+/// does not print them a second time.
+const LOGS_DUMPED: &str = "logs-dumped";
+
+/// Prints every director's log if the test panics while it is alive (unless a wait already did).
+/// Holds only the cluster directory, so the cluster itself stays free to borrow mutably.
+pub struct LogsOnPanic {
+    dir: PathBuf,
+}
+
+impl Drop for LogsOnPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() || self.dir.join(LOGS_DUMPED).exists() {
+            return;
+        }
+        let mut logs: Vec<PathBuf> = fs::read_dir(&self.dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.path().join("director.log"))
+                    .filter(|p| p.exists())
+                    .collect()
+            })
+            .unwrap_or_default();
+        logs.sort();
+        for p in logs {
+            eprintln!("===== {} =====", p.display());
+            eprintln!("{}", fs::read_to_string(&p).unwrap_or_default());
+        }
+    }
+}
+
+/// What a CLI run produced.
+#[derive(Debug)]
+pub struct CmdOutput {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CmdOutput {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl Cluster {
+    /// A guard that prints the directors' logs when the test panics (see `LogsOnPanic`).
+    pub fn logs_on_panic(&self) -> LogsOnPanic {
+        LogsOnPanic {
+            dir: self.dir.path().to_path_buf(),
+        }
+    }
+
+    /// Prints the logs, then panics with `msg`.
+    pub fn fail(&self, msg: impl std::fmt::Display) -> ! {
+        self.dump_logs();
+        let _ = fs::write(self.dir.path().join(LOGS_DUMPED), b"");
+        panic!("{msg}");
+    }
+
+    /// Unwraps `r`, or prints the logs and panics naming `what`.
+    pub fn ok<T, E: std::fmt::Debug>(&self, r: Result<T, E>, what: &str) -> T {
+        match r {
+            Ok(v) => v,
+            Err(e) => self.fail(format!("{what}: {e:?}")),
+        }
+    }
+
+    pub fn ids(&self) -> Vec<u64> {
+        self.nodes.iter().map(|d| d.id).collect()
+    }
+
+    pub fn running_ids(&mut self) -> Vec<u64> {
+        self.nodes
+            .iter_mut()
+            .filter_map(|d| d.is_running().then_some(d.id))
+            .collect()
+    }
+
+    pub fn api_addr(&self, id: u64) -> String {
+        self.nodes[self.idx(id)].api_addr.clone()
+    }
+
+    pub fn raft_addr(&self, id: u64) -> String {
+        self.nodes[self.idx(id)].raft_addr.clone()
+    }
+
+    /// Calls `f` every 50 ms until it returns `Ok`; after `timeout` prints the logs and panics
+    /// with `what` and the last `Err` (a description of what was seen instead).
+    pub async fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl AsyncFnMut() -> Result<T, String>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match f().await {
+                Ok(v) => return v,
+                Err(last) => {
+                    if Instant::now() > deadline {
+                        self.fail(format!(
+                            "timed out after {timeout:?} waiting for {what}; last seen: {last}"
+                        ));
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn status(&self, id: u64) -> Result<pb::StatusResponse, tonic::Status> {
+        Ok(self
+            .cluster(id)
+            .await
+            .status(StatusRequest {})
+            .await?
+            .into_inner())
+    }
+
+    /// `GetConfig` on director `id` (linearizable unless `stale`).
+    pub async fn get_config(
+        &self,
+        id: u64,
+        stale: bool,
+    ) -> Result<pb::GetConfigResponse, tonic::Status> {
+        Ok(self
+            .admin(id)
+            .await
+            .get_config(pb::GetConfigRequest { stale })
+            .await?
+            .into_inner())
+    }
+
+    /// Linearizable read that must succeed.
+    pub async fn read(&self, id: u64) -> pb::GetConfigResponse {
+        let r = self.get_config(id, false).await;
+        self.ok(r, &format!("linearizable read on director {id}"))
+    }
+
+    /// Polls stale reads on director `id` until it has applied `revision`.
+    pub async fn wait_stale_revision(
+        &self,
+        id: u64,
+        revision: u64,
+        timeout: Duration,
+    ) -> pb::GetConfigResponse {
+        self.wait_for(
+            &format!("director {id} to apply revision {revision} (stale read)"),
+            timeout,
+            async || match self.get_config(id, true).await {
+                Ok(r) if r.revision >= revision => Ok(r),
+                Ok(r) => Err(format!("revision {}", r.revision)),
+                Err(e) => Err(format!("{e:?}")),
+            },
+        )
+        .await
+    }
+
+    /// Full history as director `id` sees it.
+    pub async fn history(
+        &self,
+        id: u64,
+        stale: bool,
+    ) -> Result<pb::HistoryResponse, tonic::Status> {
+        Ok(self
+            .admin(id)
+            .await
+            .history(pb::HistoryRequest { limit: 0, stale })
+            .await?
+            .into_inner())
+    }
+
+    /// Runs `lvsctl --endpoints <all directors> ARGS` (60 s limit).
+    pub async fn lvsctl(&self, args: &[&str]) -> CmdOutput {
+        self.lvsctl_at(&self.endpoints(), args).await
+    }
+
+    /// Runs `lvsctl --endpoints ENDPOINTS ARGS` (60 s limit).
+    pub async fn lvsctl_at(&self, endpoints: &str, args: &[&str]) -> CmdOutput {
+        let mut cmd = tokio::process::Command::new(bin("lvsctl"));
+        cmd.arg("--endpoints")
+            .arg(endpoints)
+            .args(args)
+            .env_remove("LVSCTL_ENDPOINTS")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let out = match tokio::time::timeout(Duration::from_secs(60), cmd.output()).await {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => self.fail(format!("running lvsctl {args:?}: {e}")),
+            Err(_) => self.fail(format!("lvsctl {args:?} did not finish within 60 s")),
+        };
+        CmdOutput {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// A request carrying `x-lvs-principal: principal`.
+pub fn with_principal<T>(msg: T, principal: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut().insert(
+        lvs_proto::PRINCIPAL_KEY,
+        principal.parse().expect("ASCII principal"),
+    );
+    r
+}
+
+/// A service with just key and scheduler.
+pub fn service(key: &str, scheduler: &str) -> pb::Service {
+    pb::Service {
+        key: key.into(),
+        scheduler: scheduler.into(),
+        ..Default::default()
+    }
+}
+
+/// A direct-routing real server.
+pub fn real(address: &str, port: u32, weight: u32) -> pb::RealServer {
+    pb::RealServer {
+        address: address.into(),
+        port,
+        weight: Some(weight),
+        ..Default::default()
+    }
+}

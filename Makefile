@@ -1,0 +1,38 @@
+# The front door: `make demo` runs the demo, `make test` the whole suite (what CI runs).
+# Benchmarks are `make bench-NAME` and end with one `RESULT key=value ...` line.
+
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all build release demo test unit lint fmt bench-commit clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace --bins
+
+release:
+	$(CARGO) build --workspace --release --bins
+
+# A local three-director cluster on loopback driven by lvsctl, with a failover.
+demo: build
+	bash deploy/demo.sh target/debug
+
+# Everything: unit tests, cluster tests with real director processes, lints.
+test: build lint
+	$(CARGO) test --workspace --no-fail-fast
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+# Commit latency and throughput of a three-node cluster with fsync, 1 and 16 writers.
+bench-commit: release
+	./target/release/bench-commit
+
+clean:
+	$(CARGO) clean
+	rm -rf /tmp/lvs-demo
