@@ -134,6 +134,13 @@ fn diff_obj<T: Serialize + PartialEq>(
     }
 }
 
+type RealIndex<'a> = BTreeMap<(std::net::IpAddr, u16), &'a RealServer>;
+
+fn index_reals(s: Option<&Service>) -> RealIndex<'_> {
+    s.map(|s| s.reals.iter().map(|r| ((r.address, r.port), r)).collect())
+        .unwrap_or_default()
+}
+
 /// Changes that turn `old` into `new` for one service (either side may be absent).
 pub fn diff_service(old: Option<&Service>, new: Option<&Service>) -> Vec<Change> {
     let mut out = Vec::new();
@@ -147,22 +154,18 @@ pub fn diff_service(old: Option<&Service>, new: Option<&Service>) -> Vec<Change>
         new.and_then(|s| s.health_check.as_ref()),
         &[],
     );
-    let empty = Vec::new();
-    let old_reals = old.map(|s| &s.reals).unwrap_or(&empty);
-    let new_reals = new.map(|s| &s.reals).unwrap_or(&empty);
-    let mut eps: Vec<(std::net::IpAddr, u16)> = old_reals
-        .iter()
-        .chain(new_reals.iter())
-        .map(|r| (r.address, r.port))
-        .collect();
+    let (old_reals, new_reals) = (index_reals(old), index_reals(new));
+    let mut eps: Vec<&(std::net::IpAddr, u16)> = old_reals.keys().chain(new_reals.keys()).collect();
     eps.sort();
     eps.dedup();
-    for (a, p) in eps {
-        let o = old_reals.iter().find(|r| r.address == a && r.port == p);
-        let n = new_reals.iter().find(|r| r.address == a && r.port == p);
+    for ep in eps {
+        let (o, n) = (old_reals.get(ep).copied(), new_reals.get(ep).copied());
+        if o == n {
+            continue;
+        }
         diff_obj(
             &mut out,
-            format!("real {key} {}", fmt_endpoint(&a, p)),
+            format!("real {key} {}", fmt_endpoint(&ep.0, ep.1)),
             o,
             n,
             &["address", "port"],

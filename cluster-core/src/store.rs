@@ -5,6 +5,9 @@
 //! One sled `Db` holds every tree, so the flush that makes a log append durable also makes
 //! earlier state-machine writes durable.
 
+// The storage traits fix openraft's (large) StorageError as the error type.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Cursor;
@@ -633,7 +636,8 @@ mod tests {
     impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, tempfile::TempDir> for Builder {
         async fn build(
             &self,
-        ) -> Result<(tempfile::TempDir, LogStore, StateMachineStore), StorageError<NodeId>> {
+        ) -> Result<(tempfile::TempDir, LogStore, StateMachineStore), StorageError<NodeId>>
+        {
             let dir = tempfile::tempdir().expect("tempdir");
             let (log, sm) = open(dir.path()).expect("open store");
             Ok((dir, log, sm))
@@ -681,7 +685,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key: ServiceKey = "tcp/10.0.0.1:80".parse().unwrap();
         let mut svc = Service::new(key);
-        svc.reals.push(RealServer::new("10.0.1.1".parse().unwrap(), 80));
+        svc.reals
+            .push(RealServer::new("10.0.1.1".parse().unwrap(), 80));
         let snapshot = {
             let (_log, mut sm) = open(dir.path()).unwrap();
             let members = Membership::new(
@@ -707,7 +712,10 @@ mod tests {
         let (_log, mut sm) = reopen(dir.path());
         let (applied, membership) = sm.applied_state().await.unwrap();
         assert_eq!(applied.unwrap().index, 5);
-        assert_eq!(membership.membership().voter_ids().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(
+            membership.membership().voter_ids().collect::<Vec<_>>(),
+            vec![1]
+        );
         let st = sm.handle().read(|s| s.clone());
         assert_eq!(st.revision, 3);
         assert_eq!(st.config.services[&key], svc);

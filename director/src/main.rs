@@ -113,6 +113,25 @@ async fn bootstrap(raft: &Raft, cfg: &DirectorConfig) -> Result<()> {
     Ok(())
 }
 
+/// Logs this node's Raft role and the leader whenever either changes.
+async fn log_role_changes(raft: Raft) {
+    let mut rx = raft.metrics();
+    let mut seen = None;
+    loop {
+        let (state, leader, term) = {
+            let m = rx.borrow_and_update();
+            (m.state, m.current_leader, m.current_term)
+        };
+        if seen != Some((state, leader)) {
+            seen = Some((state, leader));
+            info!(role = ?state, leader = ?leader, term, "raft role");
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("data_dir: creating {}", cfg.data_dir.display()))?;
@@ -172,6 +191,8 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
         data_dir = %cfg.data_dir.display(),
         "director started"
     );
+
+    tokio::spawn(log_role_changes(raft.clone()));
 
     if args.bootstrap || cfg.bootstrap {
         bootstrap(&raft, &cfg).await?;
