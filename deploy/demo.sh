@@ -96,7 +96,8 @@ run lvsctl --endpoints "127.0.0.1:700$L" --stale list
 step "Declarative config: dry run, apply, export"
 run lvsctl apply -f "$HERE/examples/services.toml" --dry-run
 run lvsctl apply -f "$HERE/examples/services.toml"
-run lvsctl export > "$DEMO/exported.toml"
+printf '$ lvsctl export > %s\n' "$DEMO/exported.toml"
+lvsctl export >"$DEMO/exported.toml"
 echo "exported to $DEMO/exported.toml; applying it again changes nothing:"
 run lvsctl apply -f "$DEMO/exported.toml"
 run lvsctl list

@@ -86,15 +86,32 @@ fn summary(f: &BTreeMap<String, String>) -> String {
         .join(" ")
 }
 
+/// How a field the model omits when it holds its default reads in a diff, judged from the value
+/// on the other side (the model skips `false`, empty lists, zero thresholds, the static weight
+/// policy and absent options).
+fn omitted(key: &str, other: &str) -> String {
+    let v = match other {
+        "true" | "false" => "false",
+        _ if other.starts_with('[') => "[]",
+        _ if other.parse::<u64>().is_ok() => "0",
+        _ if key == "weight_policy" => "static",
+        _ => "none",
+    };
+    v.to_string()
+}
+
 fn delta(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> String {
-    let none = "none".to_string();
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
     keys.into_iter()
         .filter_map(|k| {
-            let x = a.get(k).unwrap_or(&none);
-            let y = b.get(k).unwrap_or(&none);
+            let (x, y) = match (a.get(k), b.get(k)) {
+                (Some(x), Some(y)) => (x.clone(), y.clone()),
+                (Some(x), None) => (x.clone(), omitted(k, x)),
+                (None, Some(y)) => (omitted(k, y), y.clone()),
+                (None, None) => return None,
+            };
             (x != y).then(|| format!("{k}: {x} -> {y}"))
         })
         .collect::<Vec<_>>()
@@ -238,12 +255,14 @@ mod tests {
         sb.reals[0].weight = 7;
         sb.reals
             .push(RealServer::new("10.0.1.2".parse().unwrap(), 80));
+        sb.sched_flags = vec![SchedFlag::Port];
+        sb.weight_policy = WeightPolicy::Load;
         let d = diff(&a, &b);
         let text: Vec<String> = d.iter().map(|c| c.to_string()).collect();
         assert_eq!(
             text,
             vec![
-                "~ service tcp/10.0.0.1:80: scheduler: wlc -> rr",
+                "~ service tcp/10.0.0.1:80: sched_flags: [] -> [port], scheduler: wlc -> rr, weight_policy: static -> load",
                 "~ real tcp/10.0.0.1:80 10.0.1.1:80: weight: 1 -> 7",
                 "+ real tcp/10.0.0.1:80 10.0.1.2:80: forward=dr weight=1",
             ]

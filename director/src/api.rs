@@ -20,6 +20,8 @@ use crate::node::{command_status, Node};
 
 pub struct AdminService {
     pub node: Arc<Node>,
+    /// Becomes true at shutdown; open watch streams end then so the server can stop.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Who asked: the principal the client names, else its address.
@@ -331,6 +333,7 @@ impl Admin for AdminService {
             (b, s.revision)
         });
         let (tx, out) = tokio::sync::mpsc::channel(256);
+        let mut shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             let mut last = if from == 0 { current } else { from };
             for h in backlog {
@@ -342,6 +345,12 @@ impl Admin for AdminService {
             loop {
                 tokio::select! {
                     _ = tx.closed() => return,
+                    _ = async { let _ = shutdown.wait_for(|v| *v).await; } => {
+                        let _ = tx.send(Err(Status::unavailable(format!(
+                            "director shutting down; resume from revision {last}"
+                        )))).await;
+                        return;
+                    }
                     ev = rx.recv() => match ev {
                         Ok(h) => {
                             if h.revision <= last {

@@ -178,7 +178,10 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
     let api_server = tokio::spawn(
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
-            .add_service(AdminServer::new(api::AdminService { node: node.clone() }))
+            .add_service(AdminServer::new(api::AdminService {
+                node: node.clone(),
+                shutdown: stop_rx.clone(),
+            }))
             .add_service(ClusterServer::new(cluster_api::ClusterService {
                 node: node.clone(),
             }))

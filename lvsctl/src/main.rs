@@ -1,1 +1,90 @@
-fn main() {}
+//! lvsctl: the administration CLI of the LVS director cluster (entry point and verb dispatch).
+
+mod args;
+mod cli;
+mod client;
+mod commands;
+mod ctx;
+mod json;
+mod output;
+mod reads;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Verb, VipVerb};
+use client::Client;
+use ctx::Ctx;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Verb::Completions { shell } = cli.verb {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "lvsctl", &mut script);
+        let mut out = std::io::stdout().lock();
+        // A closed pipe is not worth an error message.
+        let _ = out.write_all(&script).and_then(|_| out.flush());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(anyhow::anyhow!("starting the async runtime: {e}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn fail(e: anyhow::Error) -> ExitCode {
+    let msg = format!("{e:#}").replace('\n', "; ");
+    eprintln!("lvsctl: error: {msg}");
+    ExitCode::from(1)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = cli.global;
+    let endpoints = args::parse_endpoints(&g.endpoints).map_err(|e| anyhow::anyhow!(e))?;
+    let principal = g.principal.unwrap_or_else(client::default_principal);
+    let mut ctx = Ctx {
+        client: Client::new(endpoints, g.timeout, &principal)?,
+        format: g.output,
+        stale: g.stale,
+    };
+    let ctx = &mut ctx;
+    match cli.verb {
+        Verb::Service(v) => commands::service(ctx, v).await,
+        Verb::Real(v) => commands::real(ctx, v).await,
+        Verb::List(a) => reads::list(ctx, a).await,
+        Verb::Apply(a) => commands::apply(ctx, a).await,
+        Verb::Export => reads::export(ctx).await,
+        Verb::History(a) => reads::history(ctx, a).await,
+        Verb::Watch(a) => reads::watch(ctx, a.from_revision).await,
+        Verb::Vip(VipVerb::Set {
+            name,
+            interface,
+            addresses,
+        }) => commands::vip_set(ctx, name, interface, addresses).await,
+        Verb::Vip(VipVerb::Del { name }) => commands::vip_del(ctx, name).await,
+        Verb::Vip(VipVerb::List) => reads::vip_list(ctx).await,
+        Verb::HealthCheck(v) => commands::health_check(ctx, v).await,
+        Verb::Sync(v) => commands::sync(ctx, v).await,
+        Verb::Cluster(v) => reads::cluster_verb(ctx, v).await,
+        Verb::Completions { .. } => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
