@@ -109,7 +109,7 @@ impl ClusterService {
         req: &Request<T>,
     ) -> Result<Option<ClusterClient<tonic::transport::Channel>>, Status> {
         let m = self.node.raft.metrics().borrow().clone();
-        if m.current_leader == Some(self.node.id) {
+        if m.state == ServerState::Leader {
             return Ok(None);
         }
         if req.metadata().contains_key(FORWARDED_KEY) {
@@ -147,8 +147,8 @@ impl Cluster for ClusterService {
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let m = self.node.raft.metrics().borrow().clone();
         let members = self.members().await;
-        let leader_api = m
-            .current_leader
+        let leader_id = crate::node::known_leader(&m);
+        let leader_api = leader_id
             .and_then(|l| members.iter().find(|x| x.id == l))
             .map(|x| x.api_addr.clone())
             .unwrap_or_default();
@@ -163,7 +163,7 @@ impl Cluster for ClusterService {
         Ok(Response::new(pb::StatusResponse {
             node_id: m.id,
             state: state_name(m.state).into(),
-            leader_id: m.current_leader,
+            leader_id,
             leader_api_addr: leader_api,
             term: m.current_term,
             last_log_index: m.last_log_index,

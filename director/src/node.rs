@@ -10,6 +10,7 @@ use cluster_core::state::{Applied, ClientRequest};
 use cluster_core::store::{DirectorNode, NodeId, Raft, Response, StateHandle};
 use lvs_proto::raft::{RaftMessage, ReadIndexRequest};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::{RaftMetrics, ServerState};
 use serde::{Deserialize, Serialize};
 use tonic::{Code, Status};
 
@@ -79,12 +80,25 @@ impl From<Fail> for Status {
     }
 }
 
+/// Why forwarding a write failed: whether the leader may have received it matters for retrying.
+enum ForwardError {
+    NotSent(String),
+    Unknown(String),
+}
+
 pub struct Node {
     pub id: NodeId,
     pub raft: Raft,
     pub state: StateHandle,
     pub peers: Peers,
     pub request_timeout: Duration,
+}
+
+/// The leader as far as this node knows. openraft keeps naming this node after it stopped
+/// leading (e.g. once removed from the membership); only trust that while it still leads.
+pub fn known_leader(m: &RaftMetrics<NodeId, DirectorNode>) -> Option<NodeId> {
+    m.current_leader
+        .filter(|l| *l != m.id || m.state == ServerState::Leader)
 }
 
 /// Short pause between retries while an election settles.
@@ -94,7 +108,7 @@ impl Node {
     /// The current leader's id and node record, if known.
     pub fn leader(&self) -> Option<(NodeId, DirectorNode)> {
         let m = self.raft.metrics().borrow().clone();
-        let id = m.current_leader?;
+        let id = known_leader(&m)?;
         let node = m.membership_config.membership().get_node(&id)?.clone();
         Some((id, node))
     }
@@ -108,17 +122,21 @@ impl Node {
     }
 
     /// Commits a command: locally when leader, else through the leader. Retries while leadership
-    /// moves, until the request timeout.
+    /// moves, until the request timeout. A forwarded write whose fate is unknown (the leader did
+    /// not answer in time) is not sent again, so a retry cannot apply it twice.
     pub async fn write(&self, req: ClientRequest) -> Result<Applied, Fail> {
         let deadline = self.deadline();
         let mut last = String::from("no leader elected");
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(Fail::unavailable(format!(
-                    "write not accepted within {} ms: {last}",
-                    self.request_timeout.as_millis()
-                )));
+                return Err(Fail::Unavailable {
+                    message: format!(
+                        "write not accepted within {} ms: {last}",
+                        self.request_timeout.as_millis()
+                    ),
+                    leader_api: self.leader_api(),
+                });
             }
             match self.write_once(&req, remaining).await {
                 Err(Fail::NotLeader { leader_api }) => {
@@ -128,8 +146,27 @@ impl Node {
                                 Ok(Err(Fail::NotLeader { .. })) => {
                                     last = format!("director {lid} lost leadership");
                                 }
+                                Ok(Err(Fail::Unavailable {
+                                    message,
+                                    leader_api: None,
+                                })) => {
+                                    return Err(Fail::Unavailable {
+                                        message,
+                                        leader_api: Some(node.api_addr),
+                                    })
+                                }
                                 Ok(r) => return r,
-                                Err(e) => last = format!("forwarding to director {lid}: {e}"),
+                                Err(ForwardError::NotSent(e)) => {
+                                    last = format!("forwarding to director {lid}: {e}")
+                                }
+                                Err(ForwardError::Unknown(e)) => {
+                                    return Err(Fail::Unavailable {
+                                        message: format!(
+                                            "forwarded to the leader (director {lid}) but got no answer: {e}; the change may or may not have been applied (check with list or history)"
+                                        ),
+                                        leader_api: Some(node.api_addr),
+                                    })
+                                }
                             }
                         }
                         _ => {
@@ -177,15 +214,30 @@ impl Node {
         leader: &DirectorNode,
         req: &ClientRequest,
         limit: Duration,
-    ) -> Result<Result<Applied, Fail>, String> {
-        let ch = self.peers.get(lid, &leader.raft_addr)?;
+    ) -> Result<Result<Applied, Fail>, ForwardError> {
+        let ch = self
+            .peers
+            .get(lid, &leader.raft_addr)
+            .map_err(ForwardError::NotSent)?;
         let mut client = raft_client(ch);
-        let data = serde_json::to_vec(req).map_err(|e| e.to_string())?;
-        let resp = tokio::time::timeout(limit, client.forward(RaftMessage { data }))
-            .await
-            .map_err(|_| "timed out".to_string())?
-            .map_err(|s| format!("{}: {}", s.code(), s.message()))?;
-        serde_json::from_slice(&resp.into_inner().data).map_err(|e| e.to_string())
+        let data = serde_json::to_vec(req).map_err(|e| ForwardError::NotSent(e.to_string()))?;
+        let resp = match tokio::time::timeout(limit, client.forward(RaftMessage { data })).await {
+            Err(_) => return Err(ForwardError::Unknown("timed out".into())),
+            // tonic reports a connection that could not be made as Unavailable: nothing was sent.
+            Ok(Err(s)) if s.code() == Code::Unavailable => {
+                return Err(ForwardError::NotSent(s.message().to_string()))
+            }
+            Ok(Err(s)) => {
+                return Err(ForwardError::Unknown(format!(
+                    "{}: {}",
+                    s.code(),
+                    s.message()
+                )))
+            }
+            Ok(Ok(r)) => r,
+        };
+        serde_json::from_slice(&resp.into_inner().data)
+            .map_err(|e| ForwardError::Unknown(e.to_string()))
     }
 
     /// Waits until this node has applied everything committed before the call (linearizable
@@ -232,8 +284,8 @@ impl Node {
                         _ => last = "no leader elected".into(),
                     }
                 }
-                Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e)))) => {
-                    last = e.to_string()
+                Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) => {
+                    last = "a quorum of voters did not confirm this director's leadership".into()
                 }
                 Ok(Err(RaftError::Fatal(e))) => {
                     return Err(Fail::unavailable(format!("raft stopped: {e}")))
@@ -268,7 +320,10 @@ impl Node {
                     leader_api: f.leader_node.map(|n| n.api_addr),
                 })
             }
-            Ok(Err(e)) => Err(Fail::unavailable(e.to_string())),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) => Err(
+                Fail::unavailable("a quorum of voters did not confirm this director's leadership"),
+            ),
+            Ok(Err(RaftError::Fatal(e))) => Err(Fail::unavailable(format!("raft stopped: {e}"))),
         }
     }
 }

@@ -44,15 +44,6 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
-/// A free TCP port on 127.0.0.1 (the listener is closed again; the window for a clash is small).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .expect("local addr")
-        .port()
-}
-
 pub struct Director {
     pub id: u64,
     pub raft_addr: String,
@@ -223,6 +214,13 @@ impl Cluster {
     pub fn start_node(&mut self, id: u64) {
         let i = self.idx(id);
         self.start_node_idx(i, false);
+    }
+
+    /// Starts (or restarts) director `id` with `--bootstrap` (a no-op once its store belongs to a
+    /// cluster).
+    pub fn start_node_bootstrap(&mut self, id: u64) {
+        let i = self.idx(id);
+        self.start_node_idx(i, true);
     }
 
     /// SIGKILL, no chance to clean up.
@@ -402,6 +400,7 @@ impl Cluster {
     }
 
     /// Prints the logs, then panics with `msg`.
+    #[track_caller]
     pub fn fail(&self, msg: impl std::fmt::Display) -> ! {
         self.dump_logs();
         let _ = fs::write(self.dir.path().join(LOGS_DUMPED), b"");
@@ -409,6 +408,7 @@ impl Cluster {
     }
 
     /// Unwraps `r`, or prints the logs and panics naming `what`.
+    #[track_caller]
     pub fn ok<T, E: std::fmt::Debug>(&self, r: Result<T, E>, what: &str) -> T {
         match r {
             Ok(v) => v,
@@ -457,6 +457,34 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits until directors `ids` all report the same leader, one of them (cf. `wait_leader`,
+    /// which asks every running director).
+    pub async fn wait_leader_among(&self, ids: &[u64], timeout: Duration) -> u64 {
+        self.wait_for(
+            &format!("directors {ids:?} to agree on a leader among them"),
+            timeout,
+            async || {
+                let mut leaders = Vec::new();
+                for id in ids {
+                    leaders.push(self.status(*id).await.ok().and_then(|s| s.leader_id));
+                }
+                match leaders.first() {
+                    Some(Some(l)) if ids.contains(l) && leaders.iter().all(|x| *x == Some(*l)) => {
+                        Ok(*l)
+                    }
+                    _ => Err(format!("leaders {leaders:?}")),
+                }
+            },
+        )
+        .await
+    }
+
+    /// `wait_leader_among` the running directors.
+    pub async fn wait_running_leader(&mut self, timeout: Duration) -> u64 {
+        let ids = self.running_ids();
+        self.wait_leader_among(&ids, timeout).await
     }
 
     pub async fn status(&self, id: u64) -> Result<pb::StatusResponse, tonic::Status> {
@@ -548,6 +576,31 @@ impl Cluster {
     }
 }
 
+/// A free TCP port on 127.0.0.1 *below* the kernel's ephemeral range, handed out at most once
+/// per process. An ephemeral port (bind to :0) can be taken by any outgoing connection (tests run
+/// in parallel and open many) before the director binds it, or while it is stopped for a
+/// restart; these cannot, and a per-process counter keeps concurrent tests apart.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000; // 20000..32000, under Linux's default 32768..60999
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    // Start where the process id says, so test binaries run side by side rarely meet.
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() * 97) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN);
+}
+
 /// A request carrying `x-lvs-principal: principal`.
 pub fn with_principal<T>(msg: T, principal: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
@@ -576,3 +629,150 @@ pub fn real(address: &str, port: u32, weight: u32) -> pb::RealServer {
         ..Default::default()
     }
 }
+
+/// A configuration touching every feature: all protocols and families, persistence with
+/// netmasks, sh/mh flags, every forwarding method and tunnel type, thresholds, every kind of
+/// health check, VIP groups and sync settings.
+pub const RICH_CONFIG: &str = r#"
+[[service]]
+key = "tcp/10.0.0.1:80"
+scheduler = "wrr"
+persistence = { timeout = 300, netmask = "255.255.255.0" }
+health_check = { kind = "http", path = "/healthz", host = "www.example.org", expect_status = "200-399", interval_ms = 1000, timeout_ms = 500, rise = 2, fall = 3, on_failure = "remove" }
+
+[[service.reals]]
+address = "10.0.1.1"
+port = 80
+weight = 5
+upper_threshold = 1000
+lower_threshold = 100
+
+[[service.reals]]
+address = "10.0.1.2"
+port = 8080
+weight = 3
+forward = "masq"
+
+[[service.reals]]
+address = "10.0.1.3"
+port = 80
+forward = "tunnel"
+tunnel_type = "gue"
+tunnel_port = 6080
+tunnel_csum = "remcsum"
+
+[[service.reals]]
+address = "10.0.1.4"
+port = 80
+forward = "tunnel"
+tunnel_type = "gre"
+tunnel_csum = "csum"
+
+[[service.reals]]
+address = "2001:db8::10"
+port = 80
+forward = "tunnel"
+tunnel_type = "ipip"
+
+[[service]]
+key = "udp/10.0.0.2:53"
+scheduler = "sh"
+sched_flags = ["fallback", "port"]
+one_packet = true
+health_check = { kind = "dns", query_name = "example.org", query_type = "A" }
+
+[[service.reals]]
+address = "10.0.2.1"
+port = 53
+weight = 0
+
+[[service.reals]]
+address = "10.0.2.2"
+port = 53
+
+[[service]]
+key = "sctp/10.0.0.3:9"
+scheduler = "mh"
+sched_flags = ["port"]
+health_check = { kind = "tcp", port = 9999 }
+
+[[service.reals]]
+address = "10.0.3.1"
+port = 9
+
+[[service]]
+key = "tcp/[2001:db8::1]:443"
+scheduler = "lc"
+weight_policy = "latency"
+persistence = { timeout = 600, netmask = "64" }
+health_check = { kind = "https", path = "/" }
+
+[[service.reals]]
+address = "2001:db8::21"
+port = 443
+weight = 10
+
+[[service.reals]]
+address = "2001:db8::22"
+port = 8443
+forward = "masq"
+
+[[service]]
+key = "udp/[2001:db8::2]:5000"
+scheduler = "twos"
+health_check = { kind = "udp", send = "ping", expect = "pong" }
+
+[[service.reals]]
+address = "2001:db8::31"
+port = 5000
+
+[[service]]
+key = "fwmark/5"
+scheduler = "rr"
+weight_policy = "load"
+health_check = { kind = "exec", command = ["/usr/local/bin/check", "--deep"] }
+
+[[service.reals]]
+address = "10.0.5.1"
+port = 0
+
+[[service.reals]]
+address = "10.0.5.2"
+port = 8080
+forward = "masq"
+
+[[service]]
+key = "fwmark6/7"
+scheduler = "wlc"
+persistence = { timeout = 60, netmask = "48" }
+
+[[service.reals]]
+address = "2001:db8::71"
+port = 0
+
+[[service]]
+key = "tcp/10.0.0.4:0"
+scheduler = "dh"
+persistence = { timeout = 120 }
+
+[[service.reals]]
+address = "10.0.4.1"
+port = 0
+
+[[vip_group]]
+name = "web"
+interface = "eth0"
+addresses = ["10.0.0.1/24", "10.0.0.4/24", "10.0.0.2/32", "10.0.0.3/32"]
+
+[[vip_group]]
+name = "v6"
+interface = "eth0.100"
+addresses = ["2001:db8::1/64", "2001:db8::2/128"]
+
+[sync]
+interface = "eth1"
+syncid = 7
+group = "224.0.0.81"
+port = 8848
+ttl = 2
+"#;

@@ -95,7 +95,10 @@ async fn main() {
     };
     let mut c = Cluster::start_with(3, timing);
     let leader = c.wait_leader(Duration::from_secs(30)).await;
-    println!("cluster up: leader is director {leader}, data in {}", c.dir.path().display());
+    println!(
+        "cluster up: leader is director {leader}, data in {}",
+        c.dir.path().display()
+    );
 
     // One service with a real server per writer.
     let reals = (0..16)
