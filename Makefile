@@ -2,6 +2,7 @@
 # Benchmarks are `make bench-NAME` and end with one `RESULT key=value ...` line.
 
 CARGO ?= cargo
+SHELL := /bin/bash
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: all build release demo test unit lint fmt bench-commit clean
@@ -19,8 +20,12 @@ demo: build
 	bash deploy/demo.sh target/debug
 
 # Everything: unit tests, cluster tests with real director processes, lints.
+# The last line totals every test binary's result as `N passed, N failed`.
 test: build lint
-	$(CARGO) test --workspace --no-fail-fast
+	@mkdir -p target
+	@set -o pipefail; $(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test.log; rc=$$?; \
+	  awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test.log; \
+	  exit $$rc
 
 lint:
 	$(CARGO) fmt --all -- --check
