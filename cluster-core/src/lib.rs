@@ -7,6 +7,7 @@ pub mod model;
 pub mod state;
 pub mod store;
 pub mod validate;
+pub mod vip;
 
 pub use diff::{Change, ChangeOp};
 pub use error::{CommandError, ErrorCode};

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use cluster_core::vip::lease::Profile;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -17,13 +18,17 @@ pub struct Peer {
     pub api_addr: String,
 }
 
-/// Raft timing. The defaults keep failover under a second on a LAN while tolerating fsync jitter.
+/// Raft timing: a named profile (see `cluster_core::vip::lease::Profile`), optionally with
+/// individual values overridden. Overridden timings get a release threshold of half the election
+/// maximum unless `vip_release_ms` is given; either way the lease invariant is checked.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RaftTiming {
-    pub heartbeat_ms: u64,
-    pub election_min_ms: u64,
-    pub election_max_ms: u64,
+    pub profile: String,
+    pub heartbeat_ms: Option<u64>,
+    pub election_min_ms: Option<u64>,
+    pub election_max_ms: Option<u64>,
+    pub vip_release_ms: Option<u64>,
     /// Build a snapshot after this many applied entries since the last one.
     pub snapshot_every: u64,
     /// Entries kept in the log behind a snapshot, so slightly lagging followers need no snapshot.
@@ -33,12 +38,35 @@ pub struct RaftTiming {
 impl Default for RaftTiming {
     fn default() -> Self {
         RaftTiming {
-            heartbeat_ms: 100,
-            election_min_ms: 500,
-            election_max_ms: 1000,
+            profile: "default".into(),
+            heartbeat_ms: None,
+            election_min_ms: None,
+            election_max_ms: None,
+            vip_release_ms: None,
             snapshot_every: 5000,
             keep_logs: 1000,
         }
+    }
+}
+
+impl RaftTiming {
+    /// The effective timing, checked against the lease invariant.
+    pub fn profile(&self) -> Result<Profile> {
+        let mut p =
+            Profile::named(&self.profile).map_err(|e| anyhow::anyhow!("raft.profile: {e}"))?;
+        let overridden = self.heartbeat_ms.is_some()
+            || self.election_min_ms.is_some()
+            || self.election_max_ms.is_some();
+        p.heartbeat_ms = self.heartbeat_ms.unwrap_or(p.heartbeat_ms);
+        p.election_min_ms = self.election_min_ms.unwrap_or(p.election_min_ms);
+        p.election_max_ms = self.election_max_ms.unwrap_or(p.election_max_ms);
+        p.release_ms = match self.vip_release_ms {
+            Some(v) => v,
+            None if overridden => p.election_max_ms / 2,
+            None => p.release_ms,
+        };
+        p.check().map_err(|e| anyhow::anyhow!("raft: {e}"))?;
+        Ok(p)
     }
 }
 
@@ -99,24 +127,7 @@ impl DirectorConfig {
             check_addr(&format!("peers[{i}].raft_addr"), &p.raft_addr)?;
             check_addr(&format!("peers[{i}].api_addr"), &p.api_addr)?;
         }
-        let r = &self.raft;
-        if r.heartbeat_ms == 0 {
-            bail!("raft.heartbeat_ms: 0 is not allowed");
-        }
-        if r.election_min_ms <= r.heartbeat_ms * 2 {
-            bail!(
-                "raft.election_min_ms: {} must exceed twice raft.heartbeat_ms ({})",
-                r.election_min_ms,
-                r.heartbeat_ms
-            );
-        }
-        if r.election_max_ms <= r.election_min_ms {
-            bail!(
-                "raft.election_max_ms: {} must exceed raft.election_min_ms ({})",
-                r.election_max_ms,
-                r.election_min_ms
-            );
-        }
+        self.raft.profile()?;
         if self.request_timeout_ms < 100 {
             bail!(
                 "request_timeout_ms: {} is below the minimum of 100",
@@ -128,11 +139,12 @@ impl DirectorConfig {
 
     pub fn openraft_config(&self) -> Result<openraft::Config> {
         let r = &self.raft;
+        let p = r.profile()?;
         let c = openraft::Config {
             cluster_name: "lvs-director".into(),
-            heartbeat_interval: r.heartbeat_ms,
-            election_timeout_min: r.election_min_ms,
-            election_timeout_max: r.election_max_ms,
+            heartbeat_interval: p.heartbeat_ms,
+            election_timeout_min: p.election_min_ms,
+            election_timeout_max: p.election_max_ms,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(r.snapshot_every.max(1)),
             max_in_snapshot_log_to_keep: r.keep_logs,
             install_snapshot_timeout: 10_000,
@@ -156,7 +168,22 @@ mod tests {
     fn good_and_bad_configs() {
         let base = "node_id = 1\nraft_addr = \"127.0.0.1:7101\"\napi_addr = \"127.0.0.1:7001\"\ndata_dir = \"/tmp/x\"\n";
         let c = parse(base).unwrap();
-        assert_eq!(c.raft.heartbeat_ms, 100);
+        assert_eq!(c.raft.profile().unwrap(), Profile::DEFAULT);
+        let c = parse(&format!("{base}[raft]\nprofile = \"fast\"\n")).unwrap();
+        assert_eq!(c.raft.profile().unwrap(), Profile::FAST);
+        let c = parse(&format!(
+            "{base}[raft]\nheartbeat_ms = 100\nelection_min_ms = 500\nelection_max_ms = 1000\n"
+        ))
+        .unwrap();
+        assert_eq!(c.raft.profile().unwrap().release_ms, 500);
+        let e = parse(&format!("{base}[raft]\nvip_release_ms = 390\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("vip_release_ms"), "{e}");
+        let e = parse(&format!("{base}[raft]\nprofile = \"turbo\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("raft.profile"), "{e}");
         let e = parse(&base.replace("7101", "x")).unwrap_err().to_string();
         assert!(e.contains("raft_addr"), "{e}");
         let e = parse(&format!(

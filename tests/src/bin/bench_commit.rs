@@ -85,11 +85,11 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     let duration = Duration::from_secs(secs);
-    // Production-like timing (the director's defaults), snapshots on.
+    // The director's default profile, snapshots on.
     let timing = Timing {
-        heartbeat_ms: 100,
-        election_min_ms: 500,
-        election_max_ms: 1000,
+        heartbeat_ms: 50,
+        election_min_ms: 200,
+        election_max_ms: 400,
         snapshot_every: 5000,
         keep_logs: 1000,
     };
