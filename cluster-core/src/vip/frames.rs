@@ -191,7 +191,8 @@ pub fn parse_na(frame: &[u8]) -> Option<NeighborAdvert> {
     let mut zeroed = icmp.to_vec();
     zeroed[2] = 0;
     zeroed[3] = 0;
-    let checksum_ok = icmpv6_checksum(&src, &dst, &zeroed) == u16::from_be_bytes([icmp[2], icmp[3]]);
+    let checksum_ok =
+        icmpv6_checksum(&src, &dst, &zeroed) == u16::from_be_bytes([icmp[2], icmp[3]]);
     let target_b: [u8; 16] = icmp[8..24].try_into().expect("16 bytes");
     let mut target_mac = None;
     let mut opts = &icmp[24..];

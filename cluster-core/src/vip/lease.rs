@@ -62,8 +62,7 @@ impl Profile {
     /// Time left between the latest moment the holder has released and the earliest moment
     /// another director can be elected.
     pub fn margin_ms(&self) -> i64 {
-        self.election_max_ms as i64
-            - (self.release_ms + self.poll_ms + REMOVE_BUDGET_MS) as i64
+        self.election_max_ms as i64 - (self.release_ms + self.poll_ms + REMOVE_BUDGET_MS) as i64
     }
 
     /// Checks the invariant and that ordinary heartbeat jitter cannot release the VIPs.
