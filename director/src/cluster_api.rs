@@ -59,12 +59,13 @@ impl ClusterService {
         let probes = list.iter().map(|(id, (node, _))| {
             let peers = self.node.peers.clone();
             let (id, addr, me) = (*id, node.raft_addr.clone(), self.node.id);
+            let held_here = self.node.vips.held();
             async move {
                 if id == me {
-                    return (true, Some(0));
+                    return (true, Some(0), held_here);
                 }
                 let Ok(ch) = peers.get(id, &addr) else {
-                    return (false, None);
+                    return (false, None, Vec::new());
                 };
                 let start = Instant::now();
                 let r = tokio::time::timeout(
@@ -73,33 +74,38 @@ impl ClusterService {
                 )
                 .await;
                 match r {
-                    Ok(Ok(p)) if p.get_ref().node_id == id => {
-                        (true, Some(start.elapsed().as_millis() as u64))
-                    }
-                    _ => (false, None),
+                    Ok(Ok(p)) if p.get_ref().node_id == id => (
+                        true,
+                        Some(start.elapsed().as_millis() as u64),
+                        p.into_inner().held_vips,
+                    ),
+                    _ => (false, None, Vec::new()),
                 }
             }
         });
         let results = futures::future::join_all(probes).await;
         list.into_iter()
             .zip(results)
-            .map(|((id, (node, voter)), (reachable, probe_ms))| pb::Member {
-                id,
-                raft_addr: node.raft_addr,
-                api_addr: node.api_addr,
-                voter,
-                reachable,
-                matched_index: replication
-                    .get(&id)
-                    .and_then(|l| l.as_ref())
-                    .map(|l| l.index)
-                    .or_else(|| {
-                        (id == m.id && m.state == ServerState::Leader)
-                            .then_some(m.last_log_index)
-                            .flatten()
-                    }),
-                probe_ms,
-            })
+            .map(
+                |((id, (node, voter)), (reachable, probe_ms, held_vips))| pb::Member {
+                    id,
+                    raft_addr: node.raft_addr,
+                    api_addr: node.api_addr,
+                    voter,
+                    reachable,
+                    matched_index: replication
+                        .get(&id)
+                        .and_then(|l| l.as_ref())
+                        .map(|l| l.index)
+                        .or_else(|| {
+                            (id == m.id && m.state == ServerState::Leader)
+                                .then_some(m.last_log_index)
+                                .flatten()
+                        }),
+                    probe_ms,
+                    held_vips,
+                },
+            )
             .collect()
     }
 
@@ -172,6 +178,20 @@ impl Cluster for ClusterService {
             revision,
             millis_since_quorum_ack: m.millis_since_quorum_ack,
             members,
+            vips: self
+                .node
+                .vips
+                .get()
+                .into_iter()
+                .map(|v| pb::VipState {
+                    group: v.group,
+                    address: v.address.to_string(),
+                    interface: v.interface,
+                    held: v.held,
+                    since_ms: v.since_ms,
+                    error: v.error.unwrap_or_default(),
+                })
+                .collect(),
         }))
     }
 

@@ -90,6 +90,9 @@ pub struct DirectorConfig {
     pub request_timeout_ms: u64,
     #[serde(default)]
     pub raft: RaftTiming,
+    /// How VIPs are announced once acquired.
+    #[serde(default)]
+    pub vip: crate::vip::VipConfig,
 }
 
 fn default_request_timeout() -> u64 {

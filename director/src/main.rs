@@ -8,6 +8,7 @@ mod config;
 mod node;
 mod raft_net;
 mod raft_service;
+mod vip;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -151,12 +152,24 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
     )
     .await
     .context("starting raft")?;
+    let vips = vip::spawn(
+        raft.clone(),
+        state.clone(),
+        vip::Settings {
+            node_id: cfg.node_id,
+            profile: cfg.raft.profile()?,
+            announce: cfg.vip,
+            held_file: cfg.data_dir.join("vips-held.json"),
+        },
+    )
+    .context("starting the VIP manager")?;
     let node = Arc::new(Node {
         id: cfg.node_id,
         raft: raft.clone(),
         state,
         peers,
         request_timeout: Duration::from_millis(cfg.request_timeout_ms),
+        vips: vips.reader(),
     });
 
     let raft_incoming = bind("raft_addr", &cfg.raft_addr).await?;
@@ -203,6 +216,11 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
 
     let why = shutdown_signal().await;
     info!(signal = why, "shutting down");
+    // VIPs go first: openraft 0.9 cannot hand leadership over, so the others elect a new leader
+    // once the lease runs out, and by then this node must hold nothing.
+    tokio::task::spawn_blocking(move || vips.shutdown())
+        .await
+        .context("stopping the VIP manager")?;
     let _ = stop_tx.send(true);
     if let Err(e) = raft.shutdown().await {
         warn!(error = %e, "raft shutdown");

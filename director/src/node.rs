@@ -92,6 +92,7 @@ pub struct Node {
     pub state: StateHandle,
     pub peers: Peers,
     pub request_timeout: Duration,
+    pub vips: crate::vip::VipStatusReader,
 }
 
 /// The leader as far as this node knows. openraft keeps naming this node after it stopped

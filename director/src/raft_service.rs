@@ -67,6 +67,7 @@ impl RaftRpc for RaftService {
     async fn ping(&self, _req: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
         Ok(Response::new(PingResponse {
             node_id: self.node.id,
+            held_vips: self.node.vips.held(),
         }))
     }
 }

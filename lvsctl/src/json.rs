@@ -81,6 +81,8 @@ pub struct MemberDoc {
     pub reachable: bool,
     pub matched_index: Option<u64>,
     pub probe_ms: Option<u64>,
+    /// VIPs the member holds, as "INTERFACE ADDRESS/PREFIX".
+    pub held_vips: Vec<String>,
 }
 
 impl MemberDoc {
@@ -93,6 +95,7 @@ impl MemberDoc {
             reachable: m.reachable,
             matched_index: m.matched_index,
             probe_ms: m.probe_ms,
+            held_vips: m.held_vips.clone(),
         }
     }
 }
@@ -127,6 +130,20 @@ pub struct StatusDoc {
     pub revision: u64,
     pub millis_since_quorum_ack: Option<u64>,
     pub members: Vec<MemberDoc>,
+    /// Every configured VIP as the answering director sees it.
+    pub vips: Vec<VipStateDoc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VipStateDoc {
+    pub group: String,
+    pub address: String,
+    pub interface: String,
+    /// The answering director holds it.
+    pub held: bool,
+    /// Unix milliseconds of its last acquire or release there (null: never).
+    pub since_ms: Option<u64>,
+    pub error: Option<String>,
 }
 
 impl StatusDoc {
@@ -144,6 +161,18 @@ impl StatusDoc {
             revision: s.revision,
             millis_since_quorum_ack: s.millis_since_quorum_ack,
             members: s.members.iter().map(MemberDoc::from_pb).collect(),
+            vips: s
+                .vips
+                .iter()
+                .map(|v| VipStateDoc {
+                    group: v.group.clone(),
+                    address: v.address.clone(),
+                    interface: v.interface.clone(),
+                    held: v.held,
+                    since_ms: (v.since_ms > 0).then_some(v.since_ms),
+                    error: (!v.error.is_empty()).then(|| v.error.clone()),
+                })
+                .collect(),
         }
     }
 }

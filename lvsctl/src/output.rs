@@ -236,6 +236,11 @@ pub fn members(ms: &[pb::Member]) -> String {
                 m.probe_ms
                     .map(|p| format!("{p} ms"))
                     .unwrap_or_else(|| "-".into()),
+                if m.held_vips.is_empty() {
+                    "-".into()
+                } else {
+                    m.held_vips.join(", ")
+                },
             ]
         })
         .collect();
@@ -248,6 +253,7 @@ pub fn members(ms: &[pb::Member]) -> String {
             "REACHABLE",
             "MATCHED",
             "PROBE",
+            "HOLDS VIPS",
         ],
         &rows,
     )
@@ -285,7 +291,49 @@ pub fn status(s: &pb::StatusResponse, endpoint: &str) -> String {
         .collect();
     out.push('\n');
     out.push_str(&members(&s.members));
+    if !s.vips.is_empty() {
+        out.push('\n');
+        out.push_str(&vips(s));
+    }
     out
+}
+
+/// The answering director's view of every configured VIP.
+fn vips(s: &pb::StatusResponse) -> String {
+    let rows: Vec<Vec<String>> = s
+        .vips
+        .iter()
+        .map(|v| {
+            let since = match v.since_ms {
+                0 => "-".to_string(),
+                ms => humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms))
+                    .to_string(),
+            };
+            vec![
+                v.group.clone(),
+                v.address.clone(),
+                v.interface.clone(),
+                if v.held { "held here" } else { "not here" }.into(),
+                since,
+                if v.error.is_empty() {
+                    "-".into()
+                } else {
+                    v.error.clone()
+                },
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "VIP GROUP",
+            "ADDRESS",
+            "INTERFACE",
+            "STATE",
+            "SINCE",
+            "ERROR",
+        ],
+        &rows,
+    )
 }
 
 /// `toml` errors span several lines (position, source excerpt, message); the CLI prints one:
@@ -466,6 +514,15 @@ FWM  5 IPv6 rr
                 reachable: true,
                 matched_index: None,
                 probe_ms: Some(1),
+                held_vips: vec!["eth0 192.0.2.10/24".into()],
+            }],
+            vips: vec![pb::VipState {
+                group: "web".into(),
+                address: "192.0.2.10/24".into(),
+                interface: "eth0".into(),
+                held: false,
+                since_ms: 0,
+                error: "interface \"eth0\" not found".into(),
             }],
         };
         let text = status(&s, "10.0.0.12:7001");
@@ -477,7 +534,13 @@ FWM  5 IPv6 rr
         assert!(text.contains("Log:        last 20, committed 20, applied 19\n"));
         assert!(!text.contains("Quorum"));
         assert!(
-            text.contains("1   10.0.0.11:7000  10.0.0.11:7001  voter  yes        -        1 ms\n"),
+            text.contains(
+                "1   10.0.0.11:7000  10.0.0.11:7001  voter  yes        -        1 ms   eth0 192.0.2.10/24\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("web        192.0.2.10/24  eth0       not here  -      interface \"eth0\" not found"),
             "{text}"
         );
     }

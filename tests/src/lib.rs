@@ -149,7 +149,7 @@ impl Cluster {
         let d = &self.nodes[idx];
         let t = &self.timing;
         let mut text = format!(
-            "node_id = {}\nraft_addr = \"{}\"\napi_addr = \"{}\"\ndata_dir = \"{}\"\nrequest_timeout_ms = 3000\n\n[raft]\nheartbeat_ms = {}\nelection_min_ms = {}\nelection_max_ms = {}\nsnapshot_every = {}\nkeep_logs = {}\n",
+            "node_id = {}\nraft_addr = \"{}\"\napi_addr = \"{}\"\ndata_dir = \"{}\"\nrequest_timeout_ms = 3000\n\n# Loopback clusters share the host namespace: never touch its interfaces.\n[vip]\nenabled = false\n\n[raft]\nheartbeat_ms = {}\nelection_min_ms = {}\nelection_max_ms = {}\nsnapshot_every = {}\nkeep_logs = {}\n",
             d.id,
             d.raft_addr,
             d.api_addr,

@@ -1,0 +1,476 @@
+//! The VIP watchdog: on its own OS thread and runtime (so a stalled main runtime cannot keep a
+//! stale VIP), it polls Raft metrics every few milliseconds and on every change, holds the
+//! configured VIPs only while `lease::may_hold` says so, announces them (burst, then periodic
+//! refresh), and removes them on release, on config change, at shutdown and at startup.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cluster_core::store::{NodeId, Raft, StateHandle};
+use cluster_core::vip::frames::{self, Mac};
+use cluster_core::vip::lease::{may_hold, Observation, Profile};
+use ipnet::IpNet;
+use openraft::ServerState;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::netlink::{holds, Addrs, Link};
+use super::packet::PacketSender;
+
+/// The `[vip]` section: whether this director manages VIPs, and how it announces them.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VipConfig {
+    /// Off only where the director shares a network namespace it must not touch (loopback
+    /// examples and tests); a production director always manages its VIPs.
+    pub enabled: bool,
+    /// Announcements sent right after acquiring (the first at once).
+    pub burst_count: u32,
+    pub burst_spacing_ms: u64,
+    /// Re-announce every held VIP this often while leader; 0 turns it off.
+    pub refresh_ms: u64,
+}
+
+impl Default for VipConfig {
+    /// Beats keepalived (5 at once, 5 more after 5 s, never again): 5 within 400 ms, then one
+    /// every 5 s, so a switch that missed the burst or aged its table out still learns the MAC.
+    fn default() -> Self {
+        VipConfig {
+            enabled: true,
+            burst_count: 5,
+            burst_spacing_ms: 100,
+            refresh_ms: 5000,
+        }
+    }
+}
+
+/// One configured VIP as this director sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VipStatus {
+    pub group: String,
+    pub address: IpNet,
+    pub interface: String,
+    pub held: bool,
+    /// Unix milliseconds of the last change of `held`.
+    pub since_ms: u64,
+    pub error: Option<String>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// What the rest of the director keeps of the watchdog.
+pub struct VipHandle {
+    status: Arc<Mutex<Vec<VipStatus>>>,
+    stop: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Read access to the watchdog's view, for the APIs.
+#[derive(Clone, Default)]
+pub struct VipStatusReader(Arc<Mutex<Vec<VipStatus>>>);
+
+impl VipStatusReader {
+    pub fn get(&self) -> Vec<VipStatus> {
+        self.0.lock().expect("vip status").clone()
+    }
+
+    /// "INTERFACE ADDRESS/PREFIX" for every VIP held now.
+    pub fn held(&self) -> Vec<String> {
+        self.get()
+            .into_iter()
+            .filter(|v| v.held)
+            .map(|v| format!("{} {}", v.interface, v.address))
+            .collect()
+    }
+}
+
+impl VipHandle {
+    pub fn reader(&self) -> VipStatusReader {
+        VipStatusReader(self.status.clone())
+    }
+
+    /// Releases every held VIP and stops the watchdog.
+    pub fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub struct Settings {
+    pub node_id: NodeId,
+    pub profile: Profile,
+    pub announce: VipConfig,
+    /// Where the addresses currently held are recorded, so a restart after a crash removes them
+    /// even if the config changed meanwhile.
+    pub held_file: PathBuf,
+}
+
+/// Starts the watchdog thread (nothing when VIP management is disabled).
+pub fn spawn(raft: Raft, state: StateHandle, settings: Settings) -> std::io::Result<VipHandle> {
+    let status = Arc::new(Mutex::new(Vec::new()));
+    let (stop, stop_rx) = watch::channel(false);
+    if !settings.announce.enabled {
+        warn!("VIP management is disabled ([vip] enabled = false): this director never holds VIPs");
+        return Ok(VipHandle {
+            status,
+            stop,
+            thread: None,
+        });
+    }
+    let st = status.clone();
+    let thread = std::thread::Builder::new()
+        .name("vip-watchdog".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("vip runtime");
+            rt.block_on(async move {
+                match Watchdog::new(raft, state, settings, st) {
+                    Ok(mut w) => w.run(stop_rx).await,
+                    Err(e) => {
+                        warn!(error = %e, "VIP manager could not start; VIPs will not be held")
+                    }
+                }
+            });
+        })?;
+    Ok(VipHandle {
+        status,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+/// A configured VIP: group, interface, address.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Want {
+    interface: String,
+    address: IpNet,
+    group: String,
+}
+
+struct Held {
+    want: Want,
+    link: Link,
+    since_ms: u64,
+    burst_left: u32,
+    next_announce: Option<Instant>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HeldRecord {
+    interface: String,
+    address: IpNet,
+}
+
+struct Watchdog {
+    raft: Raft,
+    state: StateHandle,
+    s: Settings,
+    status: Arc<Mutex<Vec<VipStatus>>>,
+    addrs: Addrs,
+    held: BTreeMap<(String, IpAddr), Held>,
+    senders: BTreeMap<u32, PacketSender>,
+    errors: BTreeMap<(String, IpAddr), String>,
+    released_at: BTreeMap<(String, IpAddr), u64>,
+}
+
+fn key(w: &Want) -> (String, IpAddr) {
+    (w.interface.clone(), w.address.addr())
+}
+
+impl Watchdog {
+    fn new(
+        raft: Raft,
+        state: StateHandle,
+        s: Settings,
+        status: Arc<Mutex<Vec<VipStatus>>>,
+    ) -> std::io::Result<Watchdog> {
+        Ok(Watchdog {
+            raft,
+            state,
+            s,
+            status,
+            addrs: Addrs::connect()?,
+            held: BTreeMap::new(),
+            senders: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            released_at: BTreeMap::new(),
+        })
+    }
+
+    fn configured(&self) -> Vec<Want> {
+        let mut v: Vec<Want> = self.state.read(|s| {
+            s.config
+                .vip_groups
+                .iter()
+                .flat_map(|g| {
+                    g.addresses.iter().map(|a| Want {
+                        interface: g.interface.clone(),
+                        address: *a,
+                        group: g.name.clone(),
+                    })
+                })
+                .collect()
+        });
+        v.sort();
+        v
+    }
+
+    /// Removes VIPs a previous run may have left: those it recorded and every configured one.
+    async fn clean_leftovers(&mut self) {
+        let mut candidates: Vec<(String, IpNet)> = std::fs::read(&self.s.held_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Vec<HeldRecord>>(&b).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.interface, r.address))
+            .collect();
+        candidates.extend(
+            self.configured()
+                .into_iter()
+                .map(|w| (w.interface, w.address)),
+        );
+        candidates.sort();
+        candidates.dedup();
+        for (ifname, vip) in candidates {
+            let Ok(link) = self.addrs.link(&ifname).await else {
+                continue;
+            };
+            let present = self.addrs.list(link.index).await.unwrap_or_default();
+            if holds(&present, vip.addr()) {
+                match self.addrs.del(link.index, vip).await {
+                    Ok(()) => {
+                        info!(vip = %vip, interface = %ifname, "removed VIP left by an earlier run")
+                    }
+                    Err(e) => {
+                        warn!(vip = %vip, interface = %ifname, error = %e, "could not remove leftover VIP")
+                    }
+                }
+            }
+        }
+        self.record_held();
+    }
+
+    fn record_held(&self) {
+        let recs: Vec<HeldRecord> = self
+            .held
+            .values()
+            .map(|h| HeldRecord {
+                interface: h.want.interface.clone(),
+                address: h.want.address,
+            })
+            .collect();
+        let data = serde_json::to_vec(&recs).expect("held records serialise");
+        let tmp = self.s.held_file.with_extension("tmp");
+        if let Err(e) =
+            std::fs::write(&tmp, data).and_then(|_| std::fs::rename(&tmp, &self.s.held_file))
+        {
+            warn!(error = %e, file = %self.s.held_file.display(), "could not record held VIPs");
+        }
+    }
+
+    async fn run(&mut self, mut stop: watch::Receiver<bool>) {
+        self.clean_leftovers().await;
+        let mut metrics = self.raft.metrics();
+        let mut received = Instant::now();
+        let poll = Duration::from_millis(self.s.profile.poll_ms);
+        let release = Duration::from_millis(self.s.profile.release_ms);
+        let mut was_holding = false;
+        loop {
+            let obs = {
+                let m = metrics.borrow_and_update();
+                Observation {
+                    is_leader: m.state == ServerState::Leader
+                        && m.current_leader == Some(self.s.node_id),
+                    ack_age_at_publish_ms: m.millis_since_quorum_ack,
+                    since_publish: received.elapsed(),
+                }
+            };
+            let hold = may_hold(&obs, release);
+            if hold != was_holding {
+                if hold {
+                    info!("leader with a quorum: taking the VIPs");
+                } else {
+                    info!(
+                        ack_age_ms = obs.ack_age().map(|a| a.as_millis() as u64),
+                        leader = obs.is_leader,
+                        "no longer a leader acknowledged by a quorum: releasing the VIPs"
+                    );
+                }
+                was_holding = hold;
+            }
+            let configured = self.configured();
+            let desired: Vec<Want> = if hold { configured.clone() } else { Vec::new() };
+            self.reconcile(&desired).await;
+            let next = self.announce_due();
+            self.publish_status(&configured);
+
+            let wait = next
+                .map(|t| t.saturating_duration_since(Instant::now()).min(poll))
+                .unwrap_or(poll);
+            tokio::select! {
+                r = metrics.changed() => {
+                    if r.is_err() {
+                        break;
+                    }
+                    received = Instant::now();
+                }
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => break,
+            }
+        }
+        self.reconcile(&[]).await;
+        self.publish_status(&self.configured());
+        info!("VIP manager stopped; no VIPs held");
+    }
+
+    async fn reconcile(&mut self, desired: &[Want]) {
+        let want_keys: Vec<(String, IpAddr)> = desired.iter().map(key).collect();
+        let drop: Vec<(String, IpAddr)> = self
+            .held
+            .iter()
+            .filter(|(k, h)| !want_keys.contains(k) || !desired.contains(&h.want))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut changed = false;
+        for k in drop {
+            let h = self.held.remove(&k).expect("held entry");
+            match self.addrs.del(h.link.index, h.want.address).await {
+                Ok(()) => {
+                    info!(vip = %h.want.address, interface = %h.want.interface, "VIP released")
+                }
+                Err(e) => {
+                    warn!(vip = %h.want.address, interface = %h.want.interface, error = %e, "VIP release failed")
+                }
+            }
+            self.released_at.insert(k, unix_ms());
+            changed = true;
+        }
+        for w in desired {
+            let k = key(w);
+            if self.held.contains_key(&k) {
+                continue;
+            }
+            match self.acquire(w).await {
+                Ok(h) => {
+                    info!(vip = %w.address, interface = %w.interface, mac = %frames::fmt_mac(&h.link.mac), "VIP acquired");
+                    self.errors.remove(&k);
+                    self.held.insert(k, h);
+                    changed = true;
+                }
+                Err(e) => {
+                    if self.errors.get(&k) != Some(&e) {
+                        warn!(vip = %w.address, interface = %w.interface, error = %e, "cannot hold VIP");
+                        self.errors.insert(k, e);
+                    }
+                }
+            }
+        }
+        if changed {
+            self.record_held();
+        }
+    }
+
+    async fn acquire(&mut self, w: &Want) -> Result<Held, String> {
+        let link = self.addrs.link(&w.interface).await?;
+        self.addrs.add(link.index, w.address).await?;
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.senders.entry(link.index) {
+            let s = PacketSender::open(link.index)
+                .map_err(|e| format!("raw socket on {}: {e}", w.interface))?;
+            slot.insert(s);
+        }
+        Ok(Held {
+            want: w.clone(),
+            link,
+            since_ms: unix_ms(),
+            burst_left: self.s.announce.burst_count,
+            next_announce: (self.s.announce.burst_count > 0).then(Instant::now),
+        })
+    }
+
+    /// Sends the announcements that are due; returns when the next one is.
+    fn announce_due(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        let a = self.s.announce;
+        let mut next: Option<Instant> = None;
+        for h in self.held.values_mut() {
+            let Some(due) = h.next_announce else { continue };
+            if due <= now {
+                let frame = announcement(&h.link.mac, &h.want);
+                if let Some(s) = self.senders.get(&h.link.index) {
+                    match s.send(&frame) {
+                        Ok(()) => tracing::debug!(vip = %h.want.address, "announced"),
+                        Err(e) => warn!(vip = %h.want.address, error = %e, "announcement failed"),
+                    }
+                }
+                if h.burst_left > 0 {
+                    h.burst_left -= 1;
+                }
+                h.next_announce = if h.burst_left > 0 {
+                    Some(now + Duration::from_millis(a.burst_spacing_ms))
+                } else if a.refresh_ms > 0 {
+                    Some(now + Duration::from_millis(a.refresh_ms))
+                } else {
+                    None
+                };
+                if h.burst_left == 0 && a.burst_count > 0 && h.next_announce.is_some() {
+                    tracing::debug!(vip = %h.want.address, "burst sent; refreshing periodically");
+                }
+            }
+            if let Some(t) = h.next_announce {
+                next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            }
+        }
+        next
+    }
+
+    fn publish_status(&self, configured: &[Want]) {
+        let list = configured
+            .iter()
+            .map(|w| {
+                let k = key(w);
+                let held = self.held.get(&k);
+                VipStatus {
+                    group: w.group.clone(),
+                    address: w.address,
+                    interface: w.interface.clone(),
+                    held: held.is_some(),
+                    since_ms: held
+                        .map(|h| h.since_ms)
+                        .or_else(|| self.released_at.get(&k).copied())
+                        .unwrap_or(0),
+                    error: self.errors.get(&k).cloned(),
+                }
+            })
+            .collect();
+        *self.status.lock().expect("vip status") = list;
+    }
+}
+
+/// The frame that announces `w` from `mac`: gratuitous ARP or unsolicited NA.
+fn announcement(mac: &Mac, w: &Want) -> Vec<u8> {
+    match w.address.addr() {
+        IpAddr::V4(a) => frames::gratuitous_arp(mac, a),
+        IpAddr::V6(a) => {
+            let forwarding = std::fs::read_to_string(format!(
+                "/proc/sys/net/ipv6/conf/{}/forwarding",
+                w.interface
+            ))
+            .map(|v| v.trim() == "1")
+            .unwrap_or(false);
+            frames::unsolicited_na(mac, a, forwarding)
+        }
+    }
+}

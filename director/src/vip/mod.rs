@@ -1,0 +1,8 @@
+//! VIP ownership on the director: rtnetlink addresses, raw-socket announcements and the watchdog
+//! that applies the lease rule from `cluster_core::vip::lease`.
+
+mod manager;
+mod netlink;
+mod packet;
+
+pub use manager::{spawn, Settings, VipConfig, VipStatusReader};
