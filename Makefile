@@ -5,9 +5,16 @@ CARGO ?= cargo
 SHELL := /bin/bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build release demo test unit lint fmt bench-commit clean
+.PHONY: all deps build release demo test unit lint fmt bench-commit clean
 
 all: build
+
+# System tools the netns tests drive (CI runs as root on a fresh machine).
+deps:
+	@if ! command -v ip >/dev/null || ! command -v nft >/dev/null; then \
+	  echo "installing iproute2 and nftables"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables; \
+	fi
 
 build:
 	$(CARGO) build --workspace --bins
@@ -21,7 +28,7 @@ demo: build
 
 # Everything: unit tests, cluster tests with real director processes, lints.
 # The last line totals every test binary's result as `N passed, N failed`.
-test: build lint
+test: deps build lint
 	@mkdir -p target
 	@set -o pipefail; $(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test.log; rc=$$?; \
 	  awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test.log; \

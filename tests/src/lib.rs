@@ -2,6 +2,8 @@
 //! with free ports and temporary data directories, and kills them when dropped (also when a test
 //! fails).
 
+pub mod netns;
+pub mod vip_cluster;
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

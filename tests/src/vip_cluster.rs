@@ -1,0 +1,326 @@
+//! A director cluster on the netns topology: one namespace per director (a real `director`
+//! process with VIP management on, listening on its segment address), and a client namespace
+//! from which `lvsctl` drives the cluster and the VIP is probed. Everything lives inside
+//! namespaces the topology owns; dropping the cluster kills the directors and removes them.
+
+use std::fs;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::bin;
+use crate::netns::{Host, Topology};
+
+pub const RAFT_PORT: u16 = 7100;
+pub const API_PORT: u16 = 7000;
+
+pub struct NetDirector {
+    pub id: u64,
+    pub host: Host,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl NetDirector {
+    pub fn api_addr(&self) -> String {
+        format!("{}:{API_PORT}", self.host.ipv4)
+    }
+
+    pub fn raft_addr(&self) -> String {
+        format!("{}:{RAFT_PORT}", self.host.ipv4)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => c.try_wait().ok().flatten().is_none(),
+            None => false,
+        }
+    }
+}
+
+pub struct NetCluster {
+    pub nodes: Vec<NetDirector>,
+    pub client: Host,
+    pub vip4: Ipv4Addr,
+    pub vip6: Ipv6Addr,
+    pub dir: tempfile::TempDir,
+    // Dropped last: directors are killed (below) before their namespaces go.
+    pub topo: Topology,
+}
+
+impl NetCluster {
+    /// `n` directors (`d1`..`dN`, hosts 1..=n) with timing `profile` ("default" or "fast") and a
+    /// client (host n+1). The VIPs are 198.18.k.100/24 and fd00:k::100/64; nothing is configured
+    /// until `set_vips`. Director 1 bootstraps.
+    pub fn start(n: usize, profile: &str) -> NetCluster {
+        let mut topo = Topology::new();
+        let hosts: Vec<Host> = (1..=n).map(|i| topo.add_host(&format!("d{i}"))).collect();
+        let client = topo.add_host("client");
+        let dir = tempfile::Builder::new()
+            .prefix("lvs-netcluster-")
+            .tempdir()
+            .expect("tempdir");
+        let vip4 = topo.ipv4_for(100);
+        let vip6 = topo.ipv6_for(100);
+        let mut c = NetCluster {
+            nodes: Vec::new(),
+            client,
+            vip4,
+            vip6,
+            dir,
+            topo,
+        };
+        for (i, h) in hosts.into_iter().enumerate() {
+            let id = i as u64 + 1;
+            let base = c.dir.path().join(format!("director-{id}"));
+            fs::create_dir_all(&base).expect("node dir");
+            c.nodes.push(NetDirector {
+                id,
+                host: h,
+                config: base.join("director.toml"),
+                log: base.join("director.log"),
+                child: None,
+            });
+        }
+        for i in 0..n {
+            c.write_config(i, profile);
+        }
+        for i in 0..n {
+            c.start_idx(i, i == 0);
+        }
+        c
+    }
+
+    fn write_config(&self, idx: usize, profile: &str) {
+        let d = &self.nodes[idx];
+        let mut text = format!(
+            "node_id = {}\nraft_addr = \"{}\"\napi_addr = \"{}\"\ndata_dir = \"{}\"\nrequest_timeout_ms = 3000\n\n[raft]\nprofile = \"{profile}\"\n",
+            d.id,
+            d.raft_addr(),
+            d.api_addr(),
+            self.dir
+                .path()
+                .join(format!("director-{}/data", d.id))
+                .display(),
+        );
+        for p in &self.nodes {
+            if p.id != d.id {
+                text.push_str(&format!(
+                    "\n[[peers]]\nid = {}\nraft_addr = \"{}\"\napi_addr = \"{}\"\n",
+                    p.id,
+                    p.raft_addr(),
+                    p.api_addr()
+                ));
+            }
+        }
+        fs::write(&d.config, text).expect("write config");
+    }
+
+    fn start_idx(&mut self, idx: usize, bootstrap: bool) {
+        let d = &mut self.nodes[idx];
+        assert!(d.child.is_none(), "director {} already running", d.id);
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&d.log)
+            .expect("log file");
+        let mut cmd = d.host.cmd(bin("director").to_str().expect("utf-8 path"));
+        cmd.arg("--config").arg(&d.config);
+        if bootstrap {
+            cmd.arg("--bootstrap");
+        }
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("DIRECTOR_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log fd"))
+        .stderr(log);
+        d.child = Some(cmd.spawn().expect("spawn director"));
+    }
+
+    pub fn idx(&self, id: u64) -> usize {
+        self.nodes
+            .iter()
+            .position(|d| d.id == id)
+            .unwrap_or_else(|| panic!("no director {id}"))
+    }
+
+    pub fn node(&self, id: u64) -> &NetDirector {
+        &self.nodes[self.idx(id)]
+    }
+
+    /// Restarts director `id` (never bootstraps).
+    pub fn start_node(&mut self, id: u64) {
+        let i = self.idx(id);
+        self.start_idx(i, false);
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self, id: u64) {
+        let i = self.idx(id);
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait (10 s at most); returns the exit code.
+    pub fn terminate(&mut self, id: u64) -> Option<i32> {
+        let i = self.idx(id);
+        let mut c = self.nodes[i].child.take()?;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                self.dump_logs();
+                panic!("director {id} did not exit within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn running_ids(&mut self) -> Vec<u64> {
+        self.nodes
+            .iter_mut()
+            .filter_map(|d| d.is_running().then_some(d.id))
+            .collect()
+    }
+
+    pub fn endpoints(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|d| d.api_addr())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// `lvsctl --endpoints <all> ARGS` run in the client namespace.
+    pub fn lvsctl(&self, args: &[&str]) -> Output {
+        let mut c: Command = self.client.cmd(bin("lvsctl").to_str().expect("utf-8 path"));
+        c.arg("--endpoints").arg(self.endpoints()).args(args);
+        c.output().expect("running lvsctl")
+    }
+
+    /// Like `lvsctl`, panicking (with the directors' logs) when it fails.
+    pub fn lvsctl_ok(&self, args: &[&str]) -> String {
+        let out = self.lvsctl(args);
+        if !out.status.success() {
+            self.dump_logs();
+            panic!(
+                "lvsctl {args:?} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Configures the VIP group `web` with both VIPs on eth0.
+    pub fn set_vips(&self) {
+        let v4 = format!("{}/24", self.vip4);
+        let v6 = format!("{}/64", self.vip6);
+        self.lvsctl_ok(&["vip", "set", "web", "--interface", "eth0", &v4, &v6]);
+    }
+
+    /// The leader as director `asked` reports it (None if unknown or unreachable).
+    pub fn leader_seen_by(&self, asked: u64) -> Option<u64> {
+        let mut c: Command = self.client.cmd(bin("lvsctl").to_str().expect("utf-8 path"));
+        c.arg("--endpoints").arg(self.node(asked).api_addr()).args([
+            "--timeout",
+            "2",
+            "--output",
+            "json",
+            "cluster",
+            "status",
+        ]);
+        let out = c.output().ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["leader_id"].as_u64()
+    }
+
+    /// Waits until every running director names the same running leader.
+    pub fn wait_leader(&mut self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let running = self.running_ids();
+            let seen: Vec<Option<u64>> =
+                running.iter().map(|id| self.leader_seen_by(*id)).collect();
+            if let Some(Some(l)) = seen.first() {
+                if seen.iter().all(|s| *s == Some(*l)) && running.contains(l) {
+                    return *l;
+                }
+            }
+            if Instant::now() > deadline {
+                self.dump_logs();
+                panic!("no agreed leader within {timeout:?}: {seen:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Running directors whose namespace holds the IPv4 VIP now. (A director killed with SIGKILL
+    /// cannot remove its addresses; it does so when it starts again.)
+    pub fn holders(&mut self) -> Vec<u64> {
+        let vip = self.vip4;
+        self.nodes
+            .iter_mut()
+            .filter_map(|d| (d.is_running() && d.host.has_addr(vip)).then_some(d.id))
+            .collect()
+    }
+
+    /// Waits until, of the running directors, exactly `id` holds both VIPs.
+    pub fn wait_holder(&mut self, id: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let h4 = self.holders();
+            let vip6 = self.vip6;
+            let h6: Vec<u64> = self
+                .nodes
+                .iter_mut()
+                .filter_map(|d| (d.is_running() && d.host.has_addr(vip6)).then_some(d.id))
+                .collect();
+            if h4 == [id] && h6 == [id] {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.dump_logs();
+                panic!("director {id} is not the only VIP holder after {timeout:?}: v4 {h4:?}, v6 {h6:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn dump_logs(&self) {
+        for d in &self.nodes {
+            eprintln!("===== director {} log =====", d.id);
+            eprintln!("{}", fs::read_to_string(&d.log).unwrap_or_default());
+        }
+    }
+}
+
+impl Drop for NetCluster {
+    fn drop(&mut self) {
+        for d in &mut self.nodes {
+            if let Some(mut c) = d.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        if std::thread::panicking() {
+            eprintln!("netcluster files kept in {}", self.dir.path().display());
+            let keep = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+            let _ = keep.keep();
+        }
+    }
+}

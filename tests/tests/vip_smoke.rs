@@ -1,0 +1,47 @@
+//! VIP ownership on the netns topology: the elected leader, and only it, holds the VIPs.
+
+use std::time::Duration;
+
+use lvs_tests::vip_cluster::NetCluster;
+
+#[test]
+fn only_the_leader_holds_the_vips() {
+    let mut c = NetCluster::start(3, "default");
+    let leader = c.wait_leader(Duration::from_secs(20));
+    c.set_vips();
+    c.wait_holder(leader, Duration::from_secs(5));
+    // The client resolves the VIP to the leader's MAC.
+    assert!(c.client.ping(c.vip4), "client cannot ping the IPv4 VIP");
+    let mac = c.client.neigh(c.vip4);
+    assert_eq!(mac.as_deref(), Some(c.node(leader).host.mac_str().as_str()));
+}
+
+#[test]
+fn vips_move_when_the_leader_is_killed() {
+    let mut c = NetCluster::start(3, "default");
+    let leader = c.wait_leader(Duration::from_secs(20));
+    c.set_vips();
+    c.wait_holder(leader, Duration::from_secs(5));
+    // The client has the VIP in its cache (a gratuitous ARP updates entries, it creates none).
+    assert!(c.client.ping(c.vip4));
+    let t = std::time::Instant::now();
+    c.kill(leader);
+    let next = c.wait_leader(Duration::from_secs(10));
+    assert_ne!(next, leader);
+    c.wait_holder(next, Duration::from_secs(5));
+    eprintln!(
+        "VIP moved from director {leader} to {next} in {:?}",
+        t.elapsed()
+    );
+    // The client's cache follows the announcement.
+    let want = c.node(next).host.mac_str();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while c.client.neigh(c.vip4).as_deref() != Some(want.as_str()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "client still maps the VIP to {:?}",
+            c.client.neigh(c.vip4)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
