@@ -239,6 +239,10 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
 }
 
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(vip::guard::GUARD_ARG) {
+        std::process::exit(vip::guard::run(&argv[2..]));
+    }
     let args = Args::parse();
     init_logging(args.log_format);
     let cfg = match DirectorConfig::load(&args.config) {

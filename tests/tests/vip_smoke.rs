@@ -45,3 +45,23 @@ fn vips_move_when_the_leader_is_killed() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A director killed with SIGKILL cannot remove its VIPs itself; its guard process does.
+#[test]
+fn killed_leader_namespace_loses_the_vips() {
+    let mut c = NetCluster::start(3, "default");
+    let leader = c.wait_leader(Duration::from_secs(20));
+    c.set_vips();
+    c.wait_holder(leader, Duration::from_secs(5));
+    let host = c.node(leader).host.clone();
+    let t = std::time::Instant::now();
+    c.kill(leader);
+    while host.has_addr(c.vip4) || host.has_addr(c.vip6) {
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "killed director's namespace still holds a VIP after 1 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!("guard removed the VIPs {:?} after the kill", t.elapsed());
+}

@@ -72,6 +72,8 @@ pub struct VipHandle {
     status: Arc<Mutex<Vec<VipStatus>>>,
     stop: watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Removes the held VIPs if this process dies without doing so itself.
+    guard: Option<std::process::Child>,
 }
 
 /// Read access to the watchdog's view, for the APIs.
@@ -104,6 +106,11 @@ impl VipHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        if let Some(mut g) = self.guard.take() {
+            // Closing its pipe tells the guard we are done; it finds nothing left to remove.
+            drop(g.stdin.take());
+            let _ = g.wait();
+        }
     }
 }
 
@@ -126,8 +133,16 @@ pub fn spawn(raft: Raft, state: StateHandle, settings: Settings) -> std::io::Res
             status,
             stop,
             thread: None,
+            guard: None,
         });
     }
+    let guard = match super::guard::start(&settings.held_file) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            warn!(error = %e, "VIP guard not started: a crash would leave VIPs until restart");
+            None
+        }
+    };
     let st = status.clone();
     let thread = std::thread::Builder::new()
         .name("vip-watchdog".into())
@@ -149,6 +164,7 @@ pub fn spawn(raft: Raft, state: StateHandle, settings: Settings) -> std::io::Res
         status,
         stop,
         thread: Some(thread),
+        guard,
     })
 }
 
@@ -184,6 +200,8 @@ struct Watchdog {
     senders: BTreeMap<u32, PacketSender>,
     errors: BTreeMap<(String, IpAddr), String>,
     released_at: BTreeMap<(String, IpAddr), u64>,
+    /// Contents of the held-VIPs file as last written.
+    recorded: Option<Vec<u8>>,
 }
 
 fn key(w: &Want) -> (String, IpAddr) {
@@ -207,6 +225,7 @@ impl Watchdog {
             senders: BTreeMap::new(),
             errors: BTreeMap::new(),
             released_at: BTreeMap::new(),
+            recorded: None,
         })
     }
 
@@ -263,16 +282,25 @@ impl Watchdog {
         self.record_held();
     }
 
-    fn record_held(&self) {
-        let recs: Vec<HeldRecord> = self
-            .held
-            .values()
-            .map(|h| HeldRecord {
-                interface: h.want.interface.clone(),
-                address: h.want.address,
+    fn record_held(&mut self) {
+        let wants: Vec<Want> = self.held.values().map(|h| h.want.clone()).collect();
+        self.record(&wants);
+    }
+
+    /// Writes the held-VIPs file (read by the guard and by the next start) when it changes.
+    fn record(&mut self, wants: &[Want]) {
+        let recs: Vec<HeldRecord> = wants
+            .iter()
+            .map(|w| HeldRecord {
+                interface: w.interface.clone(),
+                address: w.address,
             })
             .collect();
         let data = serde_json::to_vec(&recs).expect("held records serialise");
+        if self.recorded.as_deref() == Some(data.as_slice()) {
+            return;
+        }
+        self.recorded = Some(data.clone());
         let tmp = self.s.held_file.with_extension("tmp");
         if let Err(e) =
             std::fs::write(&tmp, data).and_then(|_| std::fs::rename(&tmp, &self.s.held_file))
@@ -357,6 +385,16 @@ impl Watchdog {
             }
             self.released_at.insert(k, unix_ms());
             changed = true;
+        }
+        let adding: Vec<&Want> = desired
+            .iter()
+            .filter(|w| !self.held.contains_key(&key(w)))
+            .collect();
+        if !adding.is_empty() {
+            // Record before adding, so a crash in between still leaves the guard a full list.
+            let mut all: Vec<Want> = self.held.values().map(|h| h.want.clone()).collect();
+            all.extend(adding.into_iter().cloned());
+            self.record(&all);
         }
         for w in desired {
             let k = key(w);

@@ -1,6 +1,7 @@
 //! VIP ownership on the director: rtnetlink addresses, raw-socket announcements and the watchdog
 //! that applies the lease rule from `cluster_core::vip::lease`.
 
+pub mod guard;
 mod manager;
 mod netlink;
 mod packet;
