@@ -65,3 +65,48 @@ fn killed_leader_namespace_loses_the_vips() {
     }
     eprintln!("guard removed the VIPs {:?} after the kill", t.elapsed());
 }
+
+/// Another host with the VIP configured answers the leader's probe; status reports the conflict.
+#[test]
+fn address_conflict_is_reported() {
+    let mut c = NetCluster::start(3, "default");
+    let leader = c.wait_leader(Duration::from_secs(20));
+    // The client claims the address before the cluster takes it.
+    c.client
+        .add_addr(&format!("{}/24", c.vip4))
+        .expect("client takes the VIP address");
+    c.set_vips();
+    c.wait_holder(leader, Duration::from_secs(5));
+    let want = c.client.mac_str();
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    loop {
+        let out = c
+            .client
+            .cmd(lvs_tests::bin("lvsctl").to_str().unwrap())
+            .args([
+                "--endpoints",
+                &c.node(leader).api_addr(),
+                "--output",
+                "json",
+            ])
+            .args(["cluster", "status"])
+            .output()
+            .expect("lvsctl");
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        let errors: Vec<String> = v["vips"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x["error"].as_str().map(String::from))
+            .collect();
+        if v["node_id"].as_u64() == Some(leader) && errors.iter().any(|e| e.contains(&want)) {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            c.dump_logs();
+            panic!("no conflict reported naming {want}: {out}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

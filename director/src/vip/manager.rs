@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::netlink::{holds, Addrs, Link};
-use super::packet::PacketSender;
+use super::packet::{ArpReceiver, PacketSender};
 
 /// The `[vip]` section: whether this director manages VIPs, and how it announces them.
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -182,7 +182,12 @@ struct Held {
     since_ms: u64,
     burst_left: u32,
     next_announce: Option<Instant>,
+    /// Another host answered for this address: its MAC and when.
+    conflict: Option<(Mac, Instant)>,
 }
+
+/// How long a conflicting answer keeps showing in status after the last one.
+const CONFLICT_SHOWN: Duration = Duration::from_secs(30);
 
 #[derive(Serialize, Deserialize)]
 struct HeldRecord {
@@ -198,6 +203,7 @@ struct Watchdog {
     addrs: Addrs,
     held: BTreeMap<(String, IpAddr), Held>,
     senders: BTreeMap<u32, PacketSender>,
+    receivers: BTreeMap<u32, ArpReceiver>,
     errors: BTreeMap<(String, IpAddr), String>,
     released_at: BTreeMap<(String, IpAddr), u64>,
     /// Contents of the held-VIPs file as last written.
@@ -223,6 +229,7 @@ impl Watchdog {
             addrs: Addrs::connect()?,
             held: BTreeMap::new(),
             senders: BTreeMap::new(),
+            receivers: BTreeMap::new(),
             errors: BTreeMap::new(),
             released_at: BTreeMap::new(),
             recorded: None,
@@ -343,6 +350,7 @@ impl Watchdog {
             let desired: Vec<Want> = if hold { configured.clone() } else { Vec::new() };
             self.reconcile(&desired).await;
             let next = self.announce_due();
+            self.check_conflicts();
             self.publish_status(&configured);
 
             let wait = next
@@ -429,12 +437,24 @@ impl Watchdog {
                 .map_err(|e| format!("raw socket on {}: {e}", w.interface))?;
             slot.insert(s);
         }
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.receivers.entry(link.index) {
+            match ArpReceiver::open(link.index) {
+                Ok(r) => {
+                    slot.insert(r);
+                }
+                // Conflict detection is a diagnosis; holding the VIP does not depend on it.
+                Err(e) => {
+                    warn!(interface = %w.interface, error = %e, "no ARP listener: address conflicts go unnoticed")
+                }
+            }
+        }
         Ok(Held {
             want: w.clone(),
             link,
             since_ms: unix_ms(),
             burst_left: self.s.announce.burst_count,
             next_announce: (self.s.announce.burst_count > 0).then(Instant::now),
+            conflict: None,
         })
     }
 
@@ -451,6 +471,12 @@ impl Watchdog {
                     match s.send(&frame) {
                         Ok(()) => tracing::debug!(vip = %h.want.address, "announced"),
                         Err(e) => warn!(vip = %h.want.address, error = %e, "announcement failed"),
+                    }
+                    // An RFC 5227 probe: any host that also has the address answers it.
+                    if let IpAddr::V4(a) = h.want.address.addr() {
+                        let probe =
+                            frames::arp_request(&h.link.mac, std::net::Ipv4Addr::UNSPECIFIED, a);
+                        let _ = s.send(&probe);
                     }
                 }
                 if h.burst_left > 0 {
@@ -474,6 +500,36 @@ impl Watchdog {
         next
     }
 
+    /// Reads queued ARP frames: one from another MAC that claims a held address means another
+    /// host on the segment owns it too.
+    fn check_conflicts(&mut self) {
+        for (ifindex, rx) in &self.receivers {
+            while let Some(f) = rx.try_recv() {
+                let Some(p) = frames::parse_arp(&f) else {
+                    continue;
+                };
+                for h in self.held.values_mut() {
+                    if h.link.index != *ifindex
+                        || IpAddr::V4(p.sender_ip) != h.want.address.addr()
+                        || p.sender_mac == h.link.mac
+                    {
+                        continue;
+                    }
+                    let new = h.conflict.map(|(m, _)| m) != Some(p.sender_mac);
+                    h.conflict = Some((p.sender_mac, Instant::now()));
+                    if new {
+                        tracing::error!(
+                            vip = %h.want.address,
+                            interface = %h.want.interface,
+                            other_mac = %frames::fmt_mac(&p.sender_mac),
+                            "address conflict: another host answers for this VIP"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     fn publish_status(&self, configured: &[Want]) {
         let list = configured
             .iter()
@@ -489,7 +545,15 @@ impl Watchdog {
                         .map(|h| h.since_ms)
                         .or_else(|| self.released_at.get(&k).copied())
                         .unwrap_or(0),
-                    error: self.errors.get(&k).cloned(),
+                    error: self.errors.get(&k).cloned().or_else(|| {
+                        let (mac, at) = held?.conflict?;
+                        (at.elapsed() < CONFLICT_SHOWN).then(|| {
+                            format!(
+                                "address conflict: {} also answers for it (another host owns this address?)",
+                                frames::fmt_mac(&mac)
+                            )
+                        })
+                    }),
                 }
             })
             .collect();
