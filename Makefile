@@ -5,7 +5,7 @@ CARGO ?= cargo
 SHELL := /bin/bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all deps build release demo test unit lint fmt bench-commit clean
+.PHONY: all deps build release demo test unit lint fmt bench-commit bench-failover clean
 
 all: build
 
@@ -44,6 +44,11 @@ fmt:
 # Commit latency and throughput of a three-node cluster with fsync, 1 and 16 writers.
 bench-commit: release
 	./target/release/bench-commit
+
+# VIP failover in network namespaces (root): 20 leader kills and 5 leader partitions per timing
+# profile (default, then fast); BENCH_KILLS / BENCH_PARTITIONS change the counts.
+bench-failover: release deps
+	./target/release/bench-failover
 
 clean:
 	$(CARGO) clean

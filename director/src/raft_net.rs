@@ -60,6 +60,19 @@ impl Peers {
         m.insert(id, (addr.to_string(), ch.clone()));
         Ok(ch)
     }
+
+    /// Replaces the channel to `id` with a new connection. A connection whose packets were
+    /// dropped (a partition) sits in TCP retransmission back-off after the network heals; a fresh
+    /// one gets through at once, before the healed peer's election timer fires and it disrupts
+    /// the leader (openraft 0.9 has no pre-vote).
+    pub fn reconnect(&self, id: NodeId, addr: &str) -> Result<Channel, String> {
+        let ch = channel(addr, Duration::from_millis(500))?;
+        self.inner
+            .lock()
+            .expect("peers lock")
+            .insert(id, (addr.to_string(), ch.clone()));
+        Ok(ch)
+    }
 }
 
 pub struct Network {
@@ -74,6 +87,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         PeerClient {
             self_id: self.self_id,
             target,
+            addr: node.raft_addr.clone(),
+            peers: self.peers.clone(),
             client: self.peers.get(target, &node.raft_addr).map(raft_client),
         }
     }
@@ -82,6 +97,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 pub struct PeerClient {
     self_id: NodeId,
     target: NodeId,
+    addr: String,
+    peers: Peers,
     client: Result<RaftClient<Channel>, String>,
 }
 
@@ -118,12 +135,17 @@ impl PeerClient {
         };
         let resp = match tokio::time::timeout(option.hard_ttl(), fut).await {
             Err(_) => {
+                // The connection may be black-holed: use a new one for the next call.
+                self.client = self
+                    .peers
+                    .reconnect(self.target, &self.addr)
+                    .map(raft_client);
                 return Err(RPCError::Timeout(Timeout {
                     action,
                     id: self.self_id,
                     target: self.target,
                     timeout: option.hard_ttl(),
-                }))
+                }));
             }
             Ok(Err(status)) => {
                 let e = Msg(format!("{}: {}", status.code(), status.message()));
