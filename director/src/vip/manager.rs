@@ -184,6 +184,7 @@ struct Held {
     next_announce: Option<Instant>,
     /// Another host answered for this address: its MAC and when.
     conflict: Option<(Mac, Instant)>,
+    burst_logged: bool,
 }
 
 /// How long a conflicting answer keeps showing in status after the last one.
@@ -455,6 +456,7 @@ impl Watchdog {
             burst_left: self.s.announce.burst_count,
             next_announce: (self.s.announce.burst_count > 0).then(Instant::now),
             conflict: None,
+            burst_logged: false,
         })
     }
 
@@ -489,8 +491,16 @@ impl Watchdog {
                 } else {
                     None
                 };
-                if h.burst_left == 0 && a.burst_count > 0 && h.next_announce.is_some() {
-                    tracing::debug!(vip = %h.want.address, "burst sent; refreshing periodically");
+                if h.burst_left == 0 && a.burst_count > 0 && !h.burst_logged {
+                    h.burst_logged = true;
+                    info!(
+                        vip = %h.want.address,
+                        interface = %h.want.interface,
+                        count = a.burst_count,
+                        refresh_ms = a.refresh_ms,
+                        "VIP announced ({})",
+                        if h.want.address.addr().is_ipv4() { "gratuitous ARP" } else { "unsolicited NA" }
+                    );
                 }
             }
             if let Some(t) = h.next_announce {
