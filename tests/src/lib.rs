@@ -228,31 +228,17 @@ impl Cluster {
     /// SIGKILL, no chance to clean up.
     pub fn kill(&mut self, id: u64) {
         let i = self.idx(id);
-        if let Some(mut c) = self.nodes[i].child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.nodes[i].child.take() {
+            kill_child(c);
         }
     }
 
     /// SIGTERM and wait for a clean exit; returns the exit status code.
     pub fn terminate(&mut self, id: u64) -> Option<i32> {
         let i = self.idx(id);
-        let mut c = self.nodes[i].child.take()?;
-        unsafe {
-            libc::kill(c.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(st)) = c.try_wait() {
-                return st.code();
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                let _ = c.wait();
-                panic!("director {id} did not exit within 10 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let c = self.nodes[i].child.take()?;
+        terminate_child(c)
+            .unwrap_or_else(|| panic!("director {id} did not exit within 10 s of SIGTERM"))
     }
 
     pub fn endpoints(&self) -> String {
@@ -575,6 +561,32 @@ impl Cluster {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+}
+
+/// SIGKILL a child and reap it.
+pub fn kill_child(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// SIGTERM a child and wait up to 10 s: `Some(exit code)` (None inside: killed by a signal), or
+/// `None` when it did not exit in time (it is then killed).
+pub fn terminate_child(mut c: Child) -> Option<Option<i32>> {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(c.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(st)) = c.try_wait() {
+            return Some(st.code());
+        }
+        if Instant::now() > deadline {
+            kill_child(c);
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

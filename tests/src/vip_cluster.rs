@@ -14,8 +14,22 @@ use std::time::{Duration, Instant};
 
 use cluster_core::vip::frames;
 
-use crate::bin;
 use crate::netns::{Host, PacketSocket, Topology};
+use crate::{bin, kill_child, terminate_child};
+
+/// Like `assert!`, but dumps the directors' logs first.
+#[macro_export]
+macro_rules! ensure {
+    ($c:expr, $cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            $c.dump_logs();
+            panic!($($arg)+);
+        }
+    };
+}
+
+pub const LEADER_TIMEOUT: Duration = Duration::from_secs(20);
+pub const HOLDER_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub const RAFT_PORT: u16 = 7100;
 pub const API_PORT: u16 = 7000;
@@ -166,33 +180,19 @@ impl NetCluster {
     /// SIGKILL.
     pub fn kill(&mut self, id: u64) {
         let i = self.idx(id);
-        if let Some(mut c) = self.nodes[i].child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.nodes[i].child.take() {
+            kill_child(c);
         }
     }
 
     /// SIGTERM and wait (10 s at most); returns the exit code.
     pub fn terminate(&mut self, id: u64) -> Option<i32> {
         let i = self.idx(id);
-        let mut c = self.nodes[i].child.take()?;
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(c.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(st)) = c.try_wait() {
-                return st.code();
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                let _ = c.wait();
-                self.dump_logs();
-                panic!("director {id} did not exit within 10 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let c = self.nodes[i].child.take()?;
+        terminate_child(c).unwrap_or_else(|| {
+            self.dump_logs();
+            panic!("director {id} did not exit within 10 s of SIGTERM")
+        })
     }
 
     pub fn running_ids(&mut self) -> Vec<u64> {
@@ -514,6 +514,16 @@ impl NetCluster {
             }
         }
     }
+}
+
+/// Three directors with timing `profile`, VIP group `web` (vip4/24 and vip6/64 on eth0)
+/// configured, and its leader the only holder of both VIPs.
+pub fn cluster_with_vips(profile: &str) -> (NetCluster, u64) {
+    let mut c = NetCluster::start(3, profile);
+    let leader = c.wait_leader(LEADER_TIMEOUT);
+    c.set_vips();
+    c.wait_holder(leader, HOLDER_TIMEOUT);
+    (c, leader)
 }
 
 impl Drop for NetCluster {

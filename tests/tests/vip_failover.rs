@@ -7,31 +7,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cluster_core::vip::frames::{self, fmt_mac, Mac, ARP_REQUEST, BROADCAST};
-use lvs_tests::vip_cluster::{FrameCapture, NetCluster};
+use lvs_tests::ensure;
+use lvs_tests::vip_cluster::{
+    cluster_with_vips, FrameCapture, NetCluster, HOLDER_TIMEOUT, LEADER_TIMEOUT,
+};
 
-const LEADER_TIMEOUT: Duration = Duration::from_secs(20);
-const HOLDER_TIMEOUT: Duration = Duration::from_secs(5);
 const FRAME_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Like `assert!`, but dumps the directors' logs first.
-macro_rules! ensure {
-    ($c:expr, $cond:expr, $($arg:tt)+) => {
-        if !$cond {
-            $c.dump_logs();
-            panic!($($arg)+);
-        }
-    };
-}
-
-/// Three directors, VIP group `web` (vip4/24 and vip6/64 on eth0) configured, and its leader the
-/// only holder of both VIPs.
-fn cluster_with_vips(profile: &str) -> (NetCluster, u64) {
-    let mut c = NetCluster::start(3, profile);
-    let leader = c.wait_leader(LEADER_TIMEOUT);
-    c.set_vips();
-    c.wait_holder(leader, HOLDER_TIMEOUT);
-    (c, leader)
-}
 
 fn unix_ms() -> u64 {
     SystemTime::now()

@@ -6,31 +6,9 @@
 use std::time::{Duration, Instant};
 
 use cluster_core::vip::frames::fmt_mac;
+use lvs_tests::ensure;
 use lvs_tests::netns::{answer_intervals, overlaps, silent_gaps, ArpObserver};
-use lvs_tests::vip_cluster::{NetCluster, RAFT_PORT};
-
-const LEADER_TIMEOUT: Duration = Duration::from_secs(20);
-const HOLDER_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Like `assert!`, but dumps the directors' logs first.
-macro_rules! ensure {
-    ($c:expr, $cond:expr, $($arg:tt)+) => {
-        if !$cond {
-            $c.dump_logs();
-            panic!($($arg)+);
-        }
-    };
-}
-
-/// Three directors, VIP group `web` (vip4/24 and vip6/64 on eth0) configured, and its leader the
-/// only holder of both VIPs.
-fn cluster_with_vips(profile: &str) -> (NetCluster, u64) {
-    let mut c = NetCluster::start(3, profile);
-    let leader = c.wait_leader(LEADER_TIMEOUT);
-    c.set_vips();
-    c.wait_holder(leader, HOLDER_TIMEOUT);
-    (c, leader)
-}
+use lvs_tests::vip_cluster::{cluster_with_vips, HOLDER_TIMEOUT, RAFT_PORT};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
