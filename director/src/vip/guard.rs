@@ -7,19 +7,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use ipnet::IpNet;
-use serde::Deserialize;
-
+use super::held;
 use super::netlink::Addrs;
 
 /// argv[1] that runs the guard instead of a director (internal; not in `--help`).
 pub const GUARD_ARG: &str = "vip-guard";
-
-#[derive(Deserialize)]
-struct Record {
-    interface: String,
-    address: IpNet,
-}
 
 /// Starts the guard for `held_file`; the director keeps the returned child (and so the write
 /// end of its stdin pipe) for its whole life.
@@ -49,10 +41,7 @@ pub fn run(args: &[String]) -> i32 {
     // Blocks until the director exits, however it exits.
     while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
 
-    let records: Vec<Record> = match std::fs::read(&file) {
-        Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
+    let records = held::read(&file);
     if records.is_empty() {
         return 0;
     }
@@ -68,24 +57,20 @@ pub fn run(args: &[String]) -> i32 {
                 return 1;
             }
         };
-        let mut failed = 0;
-        for r in records {
-            let res = match addrs.link(&r.interface).await {
-                Ok(link) => addrs.del(link.index, r.address).await,
-                Err(e) => Err(e),
-            };
+        let mut failed = false;
+        for (r, res) in held::remove_present(&addrs, &records).await {
             match res {
                 Ok(()) => eprintln!(
                     "director {GUARD_ARG}: director exited holding {} on {}; removed it",
                     r.address, r.interface
                 ),
                 Err(e) => {
-                    failed += 1;
+                    failed = true;
                     eprintln!("director {GUARD_ARG}: could not remove {}: {e}", r.address)
                 }
             }
         }
-        let _ = std::fs::write(&file, b"[]");
-        i32::from(failed > 0)
+        let _ = held::write(&file, &held::encode(&[]));
+        i32::from(failed)
     })
 }

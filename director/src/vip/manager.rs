@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::netlink::{holds, Addrs, Link};
+use super::held::{self, HeldRecord};
+use super::netlink::{Addrs, Link};
 use super::packet::{ArpReceiver, PacketSender};
 
 /// The `[vip]` section: whether this director manages VIPs, and how it announces them.
@@ -190,12 +191,6 @@ struct Held {
 /// How long a conflicting answer keeps showing in status after the last one.
 const CONFLICT_SHOWN: Duration = Duration::from_secs(30);
 
-#[derive(Serialize, Deserialize)]
-struct HeldRecord {
-    interface: String,
-    address: IpNet,
-}
-
 struct Watchdog {
     raft: Raft,
     state: StateHandle,
@@ -257,33 +252,20 @@ impl Watchdog {
 
     /// Removes VIPs a previous run may have left: those it recorded and every configured one.
     async fn clean_leftovers(&mut self) {
-        let mut candidates: Vec<(String, IpNet)> = std::fs::read(&self.s.held_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Vec<HeldRecord>>(&b).ok())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| (r.interface, r.address))
-            .collect();
-        candidates.extend(
-            self.configured()
-                .into_iter()
-                .map(|w| (w.interface, w.address)),
-        );
+        let mut candidates = held::read(&self.s.held_file);
+        candidates.extend(self.configured().into_iter().map(|w| HeldRecord {
+            interface: w.interface,
+            address: w.address,
+        }));
         candidates.sort();
         candidates.dedup();
-        for (ifname, vip) in candidates {
-            let Ok(link) = self.addrs.link(&ifname).await else {
-                continue;
-            };
-            let present = self.addrs.list(link.index).await.unwrap_or_default();
-            if holds(&present, vip.addr()) {
-                match self.addrs.del(link.index, vip).await {
-                    Ok(()) => {
-                        info!(vip = %vip, interface = %ifname, "removed VIP left by an earlier run")
-                    }
-                    Err(e) => {
-                        warn!(vip = %vip, interface = %ifname, error = %e, "could not remove leftover VIP")
-                    }
+        for (r, res) in held::remove_present(&self.addrs, &candidates).await {
+            match res {
+                Ok(()) => {
+                    info!(vip = %r.address, interface = %r.interface, "removed VIP left by an earlier run")
+                }
+                Err(e) => {
+                    warn!(vip = %r.address, interface = %r.interface, error = %e, "could not remove leftover VIP")
                 }
             }
         }
@@ -304,17 +286,14 @@ impl Watchdog {
                 address: w.address,
             })
             .collect();
-        let data = serde_json::to_vec(&recs).expect("held records serialise");
+        let data = held::encode(&recs);
         if self.recorded.as_deref() == Some(data.as_slice()) {
             return;
         }
-        self.recorded = Some(data.clone());
-        let tmp = self.s.held_file.with_extension("tmp");
-        if let Err(e) =
-            std::fs::write(&tmp, data).and_then(|_| std::fs::rename(&tmp, &self.s.held_file))
-        {
+        if let Err(e) = held::write(&self.s.held_file, &data) {
             warn!(error = %e, file = %self.s.held_file.display(), "could not record held VIPs");
         }
+        self.recorded = Some(data);
     }
 
     async fn run(&mut self, mut stop: watch::Receiver<bool>) {

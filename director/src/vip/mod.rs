@@ -2,6 +2,7 @@
 //! that applies the lease rule from `cluster_core::vip::lease`.
 
 pub mod guard;
+mod held;
 mod manager;
 mod netlink;
 mod packet;
