@@ -22,8 +22,9 @@ build:
 release:
 	$(CARGO) build --workspace --release --bins
 
-# A local three-director cluster on loopback driven by lvsctl, with a failover.
-demo: build
+# A three-director cluster on loopback driven by lvsctl with a failover; then, in network
+# namespaces (root), a VIP that moves to the new leader when the old one is killed.
+demo: deps build
 	bash deploy/demo.sh target/debug
 
 # Everything: unit tests, cluster tests with real director processes, lints.

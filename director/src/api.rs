@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cluster_core::error::CommandError;
+use cluster_core::model::{RealServer, Service, ServiceKey};
 use cluster_core::state::{ClientRequest, Command};
 use futures::Stream;
 use lvs_proto::convert as cv;
@@ -53,6 +54,21 @@ fn bad(e: CommandError) -> Status {
 
 fn missing(field: &str) -> Status {
     Status::invalid_argument(format!("{field}: missing"))
+}
+
+/// The service of an add/edit request and its expected revision.
+fn service_of(r: pb::ServiceRequest) -> Result<(Service, Option<u64>), Status> {
+    let svc =
+        cv::service_from_pb(r.service.as_ref().ok_or_else(|| missing("service"))?).map_err(bad)?;
+    Ok((svc, r.expected_revision))
+}
+
+/// The service key, real server and expected revision of an add/edit request.
+fn real_of(r: pb::RealRequest) -> Result<(ServiceKey, RealServer, Option<u64>), Status> {
+    let service = cv::service_key("service", &r.service).map_err(bad)?;
+    let real =
+        cv::real_from_pb("real", r.real.as_ref().ok_or_else(|| missing("real"))?).map_err(bad)?;
+    Ok((service, real, r.expected_revision))
 }
 
 impl AdminService {
@@ -110,11 +126,8 @@ impl Admin for AdminService {
         req: Request<pb::ServiceRequest>,
     ) -> Result<Response<pb::WriteResponse>, Status> {
         let p = principal(&req);
-        let r = req.into_inner();
-        let svc = cv::service_from_pb(r.service.as_ref().ok_or_else(|| missing("service"))?)
-            .map_err(bad)?;
-        self.write(p, Command::AddService(svc), r.expected_revision)
-            .await
+        let (svc, expected) = service_of(req.into_inner())?;
+        self.write(p, Command::AddService(svc), expected).await
     }
 
     async fn edit_service(
@@ -122,11 +135,8 @@ impl Admin for AdminService {
         req: Request<pb::ServiceRequest>,
     ) -> Result<Response<pb::WriteResponse>, Status> {
         let p = principal(&req);
-        let r = req.into_inner();
-        let svc = cv::service_from_pb(r.service.as_ref().ok_or_else(|| missing("service"))?)
-            .map_err(bad)?;
-        self.write(p, Command::EditService(svc), r.expected_revision)
-            .await
+        let (svc, expected) = service_of(req.into_inner())?;
+        self.write(p, Command::EditService(svc), expected).await
     }
 
     async fn delete_service(
@@ -145,11 +155,8 @@ impl Admin for AdminService {
         req: Request<pb::RealRequest>,
     ) -> Result<Response<pb::WriteResponse>, Status> {
         let p = principal(&req);
-        let r = req.into_inner();
-        let service = cv::service_key("service", &r.service).map_err(bad)?;
-        let real = cv::real_from_pb("real", r.real.as_ref().ok_or_else(|| missing("real"))?)
-            .map_err(bad)?;
-        self.write(p, Command::AddReal { service, real }, r.expected_revision)
+        let (service, real, expected) = real_of(req.into_inner())?;
+        self.write(p, Command::AddReal { service, real }, expected)
             .await
     }
 
@@ -158,11 +165,8 @@ impl Admin for AdminService {
         req: Request<pb::RealRequest>,
     ) -> Result<Response<pb::WriteResponse>, Status> {
         let p = principal(&req);
-        let r = req.into_inner();
-        let service = cv::service_key("service", &r.service).map_err(bad)?;
-        let real = cv::real_from_pb("real", r.real.as_ref().ok_or_else(|| missing("real"))?)
-            .map_err(bad)?;
-        self.write(p, Command::EditReal { service, real }, r.expected_revision)
+        let (service, real, expected) = real_of(req.into_inner())?;
+        self.write(p, Command::EditReal { service, real }, expected)
             .await
     }
 

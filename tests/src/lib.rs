@@ -78,6 +78,18 @@ pub struct Timing {
     pub keep_logs: u64,
 }
 
+impl Timing {
+    /// Snapshots every 50 entries with 10 kept behind, so a follower that misses a few hundred
+    /// writes can only catch up by snapshot install.
+    pub fn snapshotting() -> Timing {
+        Timing {
+            snapshot_every: 50,
+            keep_logs: 10,
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for Timing {
     fn default() -> Self {
         Timing {
@@ -164,10 +176,7 @@ impl Cluster {
         );
         for p in self.nodes.iter().take(initial) {
             if p.id != d.id {
-                text.push_str(&format!(
-                    "\n[[peers]]\nid = {}\nraft_addr = \"{}\"\napi_addr = \"{}\"\n",
-                    p.id, p.raft_addr, p.api_addr
-                ));
+                text.push_str(&peer_section(p.id, &p.raft_addr, &p.api_addr));
             }
         }
         fs::write(&d.config, text).expect("write config");
@@ -185,24 +194,12 @@ impl Cluster {
     fn start_node_idx(&mut self, idx: usize, bootstrap: bool) {
         let d = &mut self.nodes[idx];
         assert!(d.child.is_none(), "director {} already running", d.id);
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&d.log)
-            .expect("log file");
-        let mut cmd = Command::new(bin("director"));
-        cmd.arg("--config").arg(&d.config);
-        if bootstrap {
-            cmd.arg("--bootstrap");
-        }
-        cmd.env(
-            "RUST_LOG",
-            std::env::var("DIRECTOR_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
-        )
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log fd"))
-        .stderr(log);
-        d.child = Some(cmd.spawn().expect("spawn director"));
+        d.child = Some(spawn_director(
+            Command::new(bin("director")),
+            &d.config,
+            &d.log,
+            bootstrap,
+        ));
     }
 
     pub fn idx(&self, id: u64) -> usize {
@@ -562,6 +559,33 @@ impl Cluster {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     }
+}
+
+/// A `[[peers]]` entry of a director config.
+pub fn peer_section(id: u64, raft_addr: &str, api_addr: &str) -> String {
+    format!("\n[[peers]]\nid = {id}\nraft_addr = \"{raft_addr}\"\napi_addr = \"{api_addr}\"\n")
+}
+
+/// Starts `cmd` (the director binary, possibly behind `ip netns exec`) with `--config`, and
+/// `--bootstrap` when asked, appending its output to `log`.
+pub fn spawn_director(mut cmd: Command, config: &Path, log: &Path, bootstrap: bool) -> Child {
+    let out = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    cmd.arg("--config").arg(config);
+    if bootstrap {
+        cmd.arg("--bootstrap");
+    }
+    cmd.env(
+        "RUST_LOG",
+        std::env::var("DIRECTOR_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+    )
+    .stdin(Stdio::null())
+    .stdout(out.try_clone().expect("log fd"))
+    .stderr(out);
+    cmd.spawn().expect("spawn director")
 }
 
 /// SIGKILL a child and reap it.

@@ -6,7 +6,7 @@
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use cluster_core::vip::frames;
 
 use crate::netns::{Host, PacketSocket, Topology};
-use crate::{bin, kill_child, terminate_child};
+use crate::{bin, kill_child, peer_section, spawn_director, terminate_child};
 
 /// Like `assert!`, but dumps the directors' logs first.
 #[macro_export]
@@ -126,12 +126,7 @@ impl NetCluster {
         );
         for p in &self.nodes {
             if p.id != d.id {
-                text.push_str(&format!(
-                    "\n[[peers]]\nid = {}\nraft_addr = \"{}\"\napi_addr = \"{}\"\n",
-                    p.id,
-                    p.raft_addr(),
-                    p.api_addr()
-                ));
+                text.push_str(&peer_section(p.id, &p.raft_addr(), &p.api_addr()));
             }
         }
         fs::write(&d.config, text).expect("write config");
@@ -140,24 +135,8 @@ impl NetCluster {
     fn start_idx(&mut self, idx: usize, bootstrap: bool) {
         let d = &mut self.nodes[idx];
         assert!(d.child.is_none(), "director {} already running", d.id);
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&d.log)
-            .expect("log file");
-        let mut cmd = d.host.cmd(bin("director").to_str().expect("utf-8 path"));
-        cmd.arg("--config").arg(&d.config);
-        if bootstrap {
-            cmd.arg("--bootstrap");
-        }
-        cmd.env(
-            "RUST_LOG",
-            std::env::var("DIRECTOR_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
-        )
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log fd"))
-        .stderr(log);
-        d.child = Some(cmd.spawn().expect("spawn director"));
+        let cmd = d.host.cmd(bin("director").to_str().expect("utf-8 path"));
+        d.child = Some(spawn_director(cmd, &d.config, &d.log, bootstrap));
     }
 
     pub fn idx(&self, id: u64) -> usize {

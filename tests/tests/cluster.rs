@@ -406,14 +406,7 @@ async fn sigterm_all_and_restart_keeps_config_revision_and_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_purged_logs_restart_and_lagging_follower_install() {
-    let mut c = Cluster::start_with(
-        3,
-        Timing {
-            snapshot_every: 50,
-            keep_logs: 10,
-            ..Default::default()
-        },
-    );
+    let mut c = Cluster::start_with(3, Timing::snapshotting());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
     let lagging = others(&c, leader)[0];
@@ -1739,14 +1732,7 @@ async fn no_quorum_with_a_known_leader_answers_unavailable_with_leader_hint() {
 /// logs were compacted into snapshots in between.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_of_every_director_loses_no_acknowledged_write() {
-    let mut c = Cluster::start_with(
-        3,
-        Timing {
-            snapshot_every: 50,
-            keep_logs: 10,
-            ..Default::default()
-        },
-    );
+    let mut c = Cluster::start_with(3, Timing::snapshotting());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
     let f = others(&c, leader);
@@ -1783,14 +1769,7 @@ async fn kill9_of_every_director_loses_no_acknowledged_write() {
 /// in order, whether they arrive as replay or with the snapshot install.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_on_a_follower_is_contiguous_across_snapshot_install() {
-    let mut c = Cluster::start_with(
-        3,
-        Timing {
-            snapshot_every: 50,
-            keep_logs: 10,
-            ..Default::default()
-        },
-    );
+    let mut c = Cluster::start_with(3, Timing::snapshotting());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
     let lagging = others(&c, leader)[0];
