@@ -54,3 +54,14 @@ bench-failover: release deps
 clean:
 	$(CARGO) clean
 	rm -rf /tmp/lvs-demo
+
+# The real-kernel VM lab (tests/lab, README there): a cached Debian kernel with IPVS booted under
+# qemu, since the host kernel may have no IPVS. lab-prepare installs the packages and builds the
+# cache (/var/cache/lvs-lab, or LVS_LAB_CACHE); lab-smoke boots it with the release binaries.
+.PHONY: lab-prepare lab-smoke
+
+lab-prepare:
+	bash tests/lab/prepare.sh
+
+lab-smoke: release
+	bash tests/lab/run.sh --file tests/lab/smoke.sh -- smoke.sh

@@ -3,6 +3,7 @@
 
 pub mod diff;
 pub mod error;
+pub mod ipvs;
 pub mod model;
 pub mod state;
 pub mod store;

@@ -750,9 +750,48 @@ fn default_sync_ttl() -> u8 {
 }
 
 /// Kernel IPVS sync-daemon settings.
+/// How connection state survives a change of the VIP holder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// The kernel sync daemons: a backup on every director, the master on the VIP holder.
+    #[default]
+    Multicast,
+    /// No sync traffic: every service uses `mh` (the same hash on every director) and the
+    /// directors accept mid-flow TCP/SCTP (`sloppy_tcp`, `sloppy_sctp`). Connections survive a
+    /// takeover only while the real-server set is unchanged, and persistence is not kept.
+    Stateless,
+}
+
+impl SyncMode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SyncMode::Multicast => "multicast",
+            SyncMode::Stateless => "stateless",
+        }
+    }
+}
+
+impl FromStr for SyncMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "multicast" | "" => Ok(SyncMode::Multicast),
+            "stateless" => Ok(SyncMode::Stateless),
+            _ => Err(format!(
+                "unknown sync mode {s:?} (expected multicast or stateless)"
+            )),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncSettings {
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub mode: SyncMode,
+    /// Interface of the multicast sync traffic (unused in stateless mode).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub interface: String,
     #[serde(default)]
     pub syncid: u8,

@@ -190,6 +190,7 @@ impl State {
                     ));
                 }
                 let new = validate::service(s)?;
+                validate::sync_fits_service(self.config.sync.as_ref(), &new)?;
                 Ok(self.put_service(None, new))
             }
             Command::EditService(s) => {
@@ -198,6 +199,7 @@ impl State {
                 merged.reals = old.reals.clone();
                 merged.health_check = old.health_check.clone();
                 let new = validate::service(&merged)?;
+                validate::sync_fits_service(self.config.sync.as_ref(), &new)?;
                 Ok(self.put_service(Some(&old), new))
             }
             Command::DeleteService(key) => {
@@ -334,6 +336,9 @@ impl State {
             sync,
         };
         let v = validate::config(&probe)?;
+        for s in self.config.services.values() {
+            validate::sync_fits_service(v.sync.as_ref(), s)?;
+        }
         let mut changes = diff::diff_vip_groups(&self.config.vip_groups, &v.vip_groups);
         changes.extend(diff::diff_sync(self.config.sync.as_ref(), v.sync.as_ref()));
         if !changes.is_empty() {

@@ -478,7 +478,9 @@ pub fn vip_group(g: &VipGroup) -> R<VipGroup> {
 }
 
 pub fn sync(s: &SyncSettings) -> R<SyncSettings> {
-    interface_name("sync.interface", &s.interface)?;
+    if s.mode == SyncMode::Multicast || !s.interface.is_empty() {
+        interface_name("sync.interface", &s.interface)?;
+    }
     if let Some(g) = s.group {
         if !g.is_multicast() {
             return Err(CommandError::invalid(
@@ -500,6 +502,23 @@ pub fn sync(s: &SyncSettings) -> R<SyncSettings> {
         ));
     }
     Ok(s.clone())
+}
+
+/// Stateless takeover needs every director to hash a flow to the same real server: `mh` only.
+pub fn sync_fits_service(sync: Option<&SyncSettings>, s: &Service) -> R<()> {
+    match sync {
+        Some(sync) if sync.mode == SyncMode::Stateless && s.scheduler != Scheduler::Mh => {
+            Err(CommandError::invalid(
+                format!("{}.scheduler", service_path(&s.key)),
+                format!(
+                    "{} cannot be used with sync.mode = stateless (every director must pick the \
+                     same real server for a flow: use mh, or sync.mode = multicast)",
+                    s.scheduler
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Validates a whole configuration, including checks across objects.
@@ -536,6 +555,9 @@ pub fn config(c: &Config) -> R<Config> {
     }
     out.vip_groups.sort_by(|a, b| a.name.cmp(&b.name));
     out.sync = c.sync.as_ref().map(sync).transpose()?;
+    for s in out.services.values() {
+        sync_fits_service(out.sync.as_ref(), s)?;
+    }
     Ok(out)
 }
 
@@ -677,6 +699,7 @@ mod tests {
         };
         assert!(vip_group(&g).unwrap_err().message.contains("twice"));
         let s = SyncSettings {
+            mode: SyncMode::Multicast,
             interface: "eth0".into(),
             syncid: 1,
             group: Some("10.0.0.1".parse().unwrap()),
@@ -684,6 +707,37 @@ mod tests {
             ttl: 1,
         };
         assert_eq!(sync(&s).unwrap_err().field, "sync.group");
+        let s = SyncSettings {
+            interface: String::new(),
+            group: None,
+            ..s
+        };
+        assert_eq!(sync(&s).unwrap_err().field, "sync.interface");
+    }
+
+    #[test]
+    fn stateless_sync_needs_mh_everywhere() {
+        let stateless = SyncSettings {
+            mode: SyncMode::Stateless,
+            interface: String::new(),
+            syncid: 0,
+            group: None,
+            port: 8848,
+            ttl: 1,
+        };
+        assert!(sync(&stateless).is_ok());
+        let mut c = Config {
+            sync: Some(stateless),
+            ..Default::default()
+        };
+        let mut s = Service::new(key("tcp/10.0.0.1:80"));
+        c.services.insert(s.key, s.clone());
+        let e = config(&c).unwrap_err();
+        assert_eq!(e.field, "service[tcp/10.0.0.1:80].scheduler");
+        assert!(e.message.contains("wlc"), "{e}");
+        s.scheduler = Scheduler::Mh;
+        c.services.insert(s.key, s);
+        assert!(config(&c).is_ok());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The admin gRPC service: converts API messages into typed commands, sends them through the
 //! node's write path, and serves reads (linearizable unless asked otherwise), dry-runs, history
-//! and the watch stream.
+//! and the watch stream; and the per-director IPVS reads (kernel table, connections), which the
+//! receiving director answers itself.
 
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,6 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::ipvs_view;
 use crate::node::{command_status, Node};
 
 pub struct AdminService {
@@ -379,5 +382,36 @@ impl Admin for AdminService {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(out))))
+    }
+
+    async fn get_ipvs(
+        &self,
+        _req: Request<pb::GetIpvsRequest>,
+    ) -> Result<Response<pb::IpvsState>, Status> {
+        let kernel = tokio::task::spawn_blocking(ipvs_view::read_kernel)
+            .await
+            .map_err(|e| Status::internal(format!("reading the kernel IPVS table: {e}")))?;
+        let status = self.node.ipvs.get();
+        let id = self.node.id;
+        let state = self
+            .node
+            .state
+            .read(|s| ipvs_view::ipvs_state(id, &s.config, s.revision, &status, kernel));
+        Ok(Response::new(state))
+    }
+
+    async fn list_conns(
+        &self,
+        req: Request<pb::ListConnsRequest>,
+    ) -> Result<Response<pb::ConnList>, Status> {
+        let r = req.into_inner();
+        let mut list = tokio::task::spawn_blocking(move || {
+            ipvs_view::read_conns(Path::new(ipvs_view::PROC_NET), r.sync_only, r.limit)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("reading the connection entries: {e}")))?
+        .map_err(|ipvs_view::ConnsError::NoOrigin(m)| Status::failed_precondition(m))?;
+        list.node_id = self.node.id;
+        Ok(Response::new(list))
     }
 }

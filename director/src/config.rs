@@ -93,6 +93,9 @@ pub struct DirectorConfig {
     /// How VIPs are announced once acquired.
     #[serde(default)]
     pub vip: crate::vip::VipConfig,
+    /// Kernel IPVS programming.
+    #[serde(default)]
+    pub ipvs: director::ipvs::reconciler::IpvsConfig,
 }
 
 fn default_request_timeout() -> u64 {
@@ -131,6 +134,7 @@ impl DirectorConfig {
             check_addr(&format!("peers[{i}].api_addr"), &p.api_addr)?;
         }
         self.raft.profile()?;
+        self.ipvs.validate().map_err(anyhow::Error::msg)?;
         if self.request_timeout_ms < 100 {
             bail!(
                 "request_timeout_ms: {} is below the minimum of 100",

@@ -5,6 +5,7 @@
 mod api;
 mod cluster_api;
 mod config;
+mod ipvs_view;
 mod node;
 mod raft_net;
 mod raft_service;
@@ -163,6 +164,15 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
         },
     )
     .context("starting the VIP manager")?;
+    let ipvs = director::ipvs::reconciler::spawn(
+        state.clone(),
+        vips.holding(),
+        director::ipvs::reconciler::Settings {
+            config: cfg.ipvs.clone(),
+            owned_file: cfg.data_dir.join("ipvs-owned.json"),
+        },
+    )
+    .context("starting the IPVS reconciler")?;
     let node = Arc::new(Node {
         id: cfg.node_id,
         raft: raft.clone(),
@@ -170,6 +180,7 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
         peers,
         request_timeout: Duration::from_millis(cfg.request_timeout_ms),
         vips: vips.reader(),
+        ipvs: ipvs.reader(),
     });
 
     let raft_incoming = bind("raft_addr", &cfg.raft_addr).await?;
@@ -221,6 +232,9 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
     tokio::task::spawn_blocking(move || vips.shutdown())
         .await
         .context("stopping the VIP manager")?;
+    tokio::task::spawn_blocking(move || ipvs.shutdown())
+        .await
+        .context("stopping the IPVS reconciler")?;
     let _ = stop_tx.send(true);
     if let Err(e) = raft.shutdown().await {
         warn!(error = %e, "raft shutdown");

@@ -93,6 +93,7 @@ pub struct Node {
     pub peers: Peers,
     pub request_timeout: Duration,
     pub vips: crate::vip::VipStatusReader,
+    pub ipvs: director::ipvs::reconciler::IpvsStatusReader,
 }
 
 /// The leader as far as this node knows. openraft keeps naming this node after it stopped

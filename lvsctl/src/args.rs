@@ -699,6 +699,51 @@ mod tests {
     }
 
     #[test]
+    fn kernel_view_flags() {
+        let Verb::List(a) = cli(&["list", "--stats"]).verb else {
+            panic!()
+        };
+        assert!(a.stats && !a.rate && !a.exact);
+        assert_eq!(optional_service_key(&a.sel, a.ipv6), None);
+        let Verb::List(a) = cli(&["ls", "-t", "10.0.0.1:80", "--rate", "--exact"]).verb else {
+            panic!()
+        };
+        assert!(a.rate && a.exact && !a.stats);
+        assert_eq!(
+            optional_service_key(&a.sel, a.ipv6).unwrap().to_string(),
+            "tcp/10.0.0.1:80"
+        );
+        let Verb::List(a) = cli(&["list", "-f", "5", "-6", "--stats"]).verb else {
+            panic!()
+        };
+        assert_eq!(
+            optional_service_key(&a.sel, a.ipv6).unwrap().to_string(),
+            "fwmark6/5"
+        );
+        // Plain list stays the config view.
+        let Verb::List(a) = cli(&["list"]).verb else {
+            panic!()
+        };
+        assert!(!a.stats && !a.rate);
+        let e = usage_error(&["list", "--stats", "--rate"]);
+        assert!(e.contains("cannot be used with"), "{e}");
+        let e = usage_error(&["list", "--exact"]);
+        assert!(e.contains("required"), "{e}");
+
+        let Verb::Conns(c) = cli(&["conns", "--sync", "--output", "json"]).verb else {
+            panic!()
+        };
+        assert!(c.sync);
+        let Verb::Conns(c) = cli(&["conns"]).verb else {
+            panic!()
+        };
+        assert!(!c.sync);
+        usage_error(&["conns", "--stats"]);
+        assert!(matches!(cli(&["ipvs"]).verb, Verb::Ipvs));
+        usage_error(&["ipvs", "status"]);
+    }
+
+    #[test]
     fn vip_and_sync() {
         let c = cli(&[
             "vip",

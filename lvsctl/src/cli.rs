@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use cluster_core::model::parse_endpoint;
 use ipnet::IpNet;
 
@@ -19,9 +19,24 @@ fn endpoint(s: &str) -> Result<Endpoint, String> {
 const JSON_HELP: &str = "\
 Service flags work as in ipvsadm: -t/-u/--sctp-service ADDR:PORT or -f MARK [-6].
 IPv6 addresses are written [2001:db8::1]:80. Any director answers; writes reach the leader.
+The kernel views (list --stats/--rate, conns, ipvs) show the director that answers: the first
+reachable one of --endpoints.
 
 --output json documents (field names are stable):
   list, export      {revision, node_id, config}  config = the TOML model: service[], vip_group[], sync
+  list --stats|--rate, ipvs
+                    {endpoint, node_id, config_revision, unavailable, version, conn_tab_size,
+                     timeouts, services[], daemons[], reconciler, read_ms}  service = {key, scheduler,
+                     sched_flags[], persistent, timeout, netmask, one_packet, pe_name, managed, stats,
+                     dests[]}  dest = {address, port, forward, weight, config_weight, upper_threshold,
+                     lower_threshold, active_conns, inactive_conns, persist_conns, stats, tunnel_type,
+                     tunnel_port, tunnel_csum}  stats = {conns, inpkts, outpkts, inbytes, outbytes,
+                     cps, inpps, outpps, inbps, outbps}  reconciler = {enabled, unavailable, revision,
+                     full_passes, incremental_passes, last_pass_ms, last_pass_us, last_ops,
+                     total_ops, errors[], foreign[], daemons[], sync_mode, holder}
+                     error = {object, op, message, since_ms}
+  conns             {endpoint, node_id, file, truncated, conns[]}  conn = {protocol, client,
+                     virtual, real, state, expires_s, origin, pe_name, pe_data}
   vip list          {revision, node_id, vip_groups[]}
   writes            {revision, changes[]}  change = {op: add|remove|modify, object, detail}
   apply             {revision, applied, dry_run, changes[]}
@@ -98,9 +113,14 @@ pub enum Verb {
     /// Add, edit or delete a real server (ipvsadm -a/-e/-d)
     #[command(subcommand)]
     Real(RealVerb),
-    /// List virtual services and real servers (ipvsadm -Ln)
+    /// List virtual services and real servers (ipvsadm -Ln); --stats/--rate show the answering
+    /// director's kernel table
     #[command(visible_alias = "ls")]
     List(ListArgs),
+    /// List the answering director's IPVS connection entries (ipvsadm -Lnc)
+    Conns(ConnsArgs),
+    /// The answering director's kernel IPVS status: reconciler passes, errors, sync daemons
+    Ipvs,
     /// Replace the whole configuration with a TOML file
     Apply(ApplyArgs),
     /// Print the current configuration as TOML that `apply` accepts
@@ -318,6 +338,7 @@ pub enum RealVerb {
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("kernel_view").args(["stats", "rate"]).multiple(false)))]
 pub struct ListArgs {
     #[command(flatten)]
     pub sel: OptServiceSel,
@@ -330,6 +351,22 @@ pub struct ListArgs {
         conflicts_with_all = ["tcp", "udp", "sctp"]
     )]
     pub ipv6: bool,
+    /// The answering director's kernel table with its traffic counters (ipvsadm -Ln --stats)
+    #[arg(long)]
+    pub stats: bool,
+    /// The answering director's kernel table with its rate estimates (ipvsadm -Ln --rate)
+    #[arg(long)]
+    pub rate: bool,
+    /// Exact numbers instead of K, M, G and T units (with --stats or --rate)
+    #[arg(long, requires = "kernel_view")]
+    pub exact: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnsArgs {
+    /// Only the entries received from the sync master
+    #[arg(long)]
+    pub sync: bool,
 }
 
 #[derive(Debug, Args)]
@@ -449,8 +486,12 @@ pub enum HealthCheckVerb {
 pub enum SyncVerb {
     /// Set the sync-daemon settings
     Set {
-        /// Interface the sync daemon uses
-        #[arg(long, value_name = "IF")]
+        /// multicast: kernel sync daemons (backup everywhere, master on the VIP holder);
+        /// stateless: no sync traffic, mh scheduling + sloppy_tcp (see the README)
+        #[arg(long, value_name = "MODE", default_value = "multicast", value_parser = ["multicast", "stateless"])]
+        mode: String,
+        /// Interface the sync daemon uses (multicast mode)
+        #[arg(long, value_name = "IF", default_value = "")]
         interface: String,
         #[arg(long, value_name = "N", default_value_t = 0)]
         syncid: u8,

@@ -248,12 +248,14 @@ pub async fn vip_del(ctx: &mut Ctx, name: String) -> Result<()> {
 pub async fn sync(ctx: &mut Ctx, verb: SyncVerb) -> Result<()> {
     let sync = match verb {
         SyncVerb::Set {
+            mode,
             interface,
             syncid,
             group,
             port,
             ttl,
         } => Some(sync_to_pb(&SyncSettings {
+            mode: mode.parse().map_err(anyhow::Error::msg)?,
             interface,
             syncid,
             group,

@@ -177,6 +177,281 @@ impl StatusDoc {
     }
 }
 
+/// Counters and rate estimates of a kernel service or destination.
+#[derive(Debug, Serialize)]
+pub struct StatsDoc {
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+    pub cps: u64,
+    pub inpps: u64,
+    pub outpps: u64,
+    pub inbps: u64,
+    pub outbps: u64,
+}
+
+impl StatsDoc {
+    fn from_pb(s: Option<&pb::IpvsStats>) -> StatsDoc {
+        let s = s.cloned().unwrap_or_default();
+        StatsDoc {
+            conns: s.conns,
+            inpkts: s.inpkts,
+            outpkts: s.outpkts,
+            inbytes: s.inbytes,
+            outbytes: s.outbytes,
+            cps: s.cps,
+            inpps: s.inpps,
+            outpps: s.outpps,
+            inbps: s.inbps,
+            outbps: s.outbps,
+        }
+    }
+}
+
+fn some(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// A destination in the kernel, with the weight the config gives it.
+#[derive(Debug, Serialize)]
+pub struct IpvsDestDoc {
+    pub address: String,
+    pub port: u32,
+    /// masq, local, tunnel, route or bypass.
+    pub forward: String,
+    pub weight: u32,
+    /// Null when the config has no such real server.
+    pub config_weight: Option<u32>,
+    pub upper_threshold: u32,
+    pub lower_threshold: u32,
+    pub active_conns: u32,
+    pub inactive_conns: u32,
+    pub persist_conns: u32,
+    pub stats: StatsDoc,
+    pub tunnel_type: Option<String>,
+    pub tunnel_port: Option<u32>,
+    pub tunnel_csum: Option<String>,
+}
+
+/// A service in the kernel.
+#[derive(Debug, Serialize)]
+pub struct IpvsServiceDoc {
+    pub key: String,
+    pub scheduler: String,
+    pub sched_flags: Vec<String>,
+    pub persistent: bool,
+    pub timeout: u32,
+    pub netmask: Option<String>,
+    pub one_packet: bool,
+    pub pe_name: Option<String>,
+    /// In the replicated config; false for a foreign service.
+    pub managed: bool,
+    pub stats: StatsDoc,
+    pub dests: Vec<IpvsDestDoc>,
+}
+
+impl IpvsServiceDoc {
+    pub fn from_pb(s: &pb::IpvsService) -> IpvsServiceDoc {
+        IpvsServiceDoc {
+            key: s.key.clone(),
+            scheduler: s.scheduler.clone(),
+            sched_flags: s.sched_flags.clone(),
+            persistent: s.persistent,
+            timeout: s.timeout,
+            netmask: some(&s.netmask),
+            one_packet: s.one_packet,
+            pe_name: some(&s.pe_name),
+            managed: s.managed,
+            stats: StatsDoc::from_pb(s.stats.as_ref()),
+            dests: s
+                .dests
+                .iter()
+                .map(|d| IpvsDestDoc {
+                    address: d.address.clone(),
+                    port: d.port,
+                    forward: d.forward.clone(),
+                    weight: d.weight,
+                    config_weight: d.config_weight,
+                    upper_threshold: d.upper_threshold,
+                    lower_threshold: d.lower_threshold,
+                    active_conns: d.active_conns,
+                    inactive_conns: d.inactive_conns,
+                    persist_conns: d.persist_conns,
+                    stats: StatsDoc::from_pb(d.stats.as_ref()),
+                    tunnel_type: some(&d.tunnel_type),
+                    tunnel_port: (d.tunnel_type == "gue").then_some(d.tunnel_port),
+                    tunnel_csum: some(&d.tunnel_csum),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimeoutsDoc {
+    pub tcp: u32,
+    pub tcp_fin: u32,
+    pub udp: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ObjectErrorDoc {
+    pub object: String,
+    pub op: String,
+    pub message: String,
+    pub since_ms: u64,
+}
+
+/// What the answering director's reconciler last did.
+#[derive(Debug, Serialize)]
+pub struct ReconcilerDoc {
+    pub enabled: bool,
+    pub unavailable: Option<String>,
+    pub revision: u64,
+    pub full_passes: u64,
+    pub incremental_passes: u64,
+    /// Null before the first pass.
+    pub last_pass_ms: Option<u64>,
+    pub last_pass_us: u64,
+    pub last_ops: u64,
+    pub total_ops: u64,
+    pub errors: Vec<ObjectErrorDoc>,
+    pub foreign: Vec<String>,
+    pub daemons: Vec<String>,
+    pub sync_mode: Option<String>,
+    pub holder: bool,
+}
+
+impl ReconcilerDoc {
+    fn from_pb(r: &pb::IpvsReconcilerStatus) -> ReconcilerDoc {
+        ReconcilerDoc {
+            enabled: r.enabled,
+            unavailable: some(&r.unavailable),
+            revision: r.revision,
+            full_passes: r.full_passes,
+            incremental_passes: r.incremental_passes,
+            last_pass_ms: (r.last_pass_ms > 0).then_some(r.last_pass_ms),
+            last_pass_us: r.last_pass_us,
+            last_ops: r.last_ops,
+            total_ops: r.total_ops,
+            errors: r
+                .errors
+                .iter()
+                .map(|e| ObjectErrorDoc {
+                    object: e.object.clone(),
+                    op: e.op.clone(),
+                    message: e.message.clone(),
+                    since_ms: e.since_ms,
+                })
+                .collect(),
+            foreign: r.foreign.clone(),
+            daemons: r.daemons.clone(),
+            sync_mode: some(&r.sync_mode),
+            holder: r.holder,
+        }
+    }
+}
+
+/// `list --stats`, `list --rate`, `ipvs`: the answering director's kernel IPVS state.
+#[derive(Debug, Serialize)]
+pub struct IpvsDoc {
+    /// The address lvsctl asked.
+    pub endpoint: String,
+    pub node_id: u64,
+    /// The config revision the answering director has applied.
+    pub config_revision: u64,
+    /// Why the kernel table could not be read; null when it was.
+    pub unavailable: Option<String>,
+    pub version: Option<String>,
+    pub conn_tab_size: Option<u32>,
+    pub timeouts: Option<TimeoutsDoc>,
+    pub services: Vec<IpvsServiceDoc>,
+    /// Sync daemons running in the kernel now.
+    pub daemons: Vec<String>,
+    pub reconciler: Option<ReconcilerDoc>,
+    /// Unix milliseconds of the read.
+    pub read_ms: u64,
+}
+
+impl IpvsDoc {
+    pub fn from_pb(s: &pb::IpvsState, endpoint: &str) -> IpvsDoc {
+        let read = s.unavailable.is_empty();
+        IpvsDoc {
+            endpoint: endpoint.to_string(),
+            node_id: s.node_id,
+            config_revision: s.config_revision,
+            unavailable: some(&s.unavailable),
+            version: some(&s.version),
+            conn_tab_size: read.then_some(s.conn_tab_size),
+            timeouts: s.timeouts.as_ref().map(|t| TimeoutsDoc {
+                tcp: t.tcp,
+                tcp_fin: t.tcp_fin,
+                udp: t.udp,
+            }),
+            services: s.services.iter().map(IpvsServiceDoc::from_pb).collect(),
+            daemons: s.daemons.clone(),
+            reconciler: s.reconciler.as_ref().map(ReconcilerDoc::from_pb),
+            read_ms: s.read_ms,
+        }
+    }
+}
+
+/// One connection entry.
+#[derive(Debug, Serialize)]
+pub struct ConnDoc {
+    pub protocol: String,
+    pub client: String,
+    #[serde(rename = "virtual")]
+    pub virtual_: String,
+    pub real: String,
+    pub state: String,
+    pub expires_s: u32,
+    /// local or sync; null when the kernel does not say.
+    pub origin: Option<String>,
+    pub pe_name: Option<String>,
+    pub pe_data: Option<String>,
+}
+
+/// `conns`.
+#[derive(Debug, Serialize)]
+pub struct ConnsDoc {
+    pub endpoint: String,
+    pub node_id: u64,
+    /// The /proc file the director read.
+    pub file: String,
+    /// The director sent only the first entries (it caps its answer).
+    pub truncated: bool,
+    pub conns: Vec<ConnDoc>,
+}
+
+impl ConnsDoc {
+    pub fn from_pb(l: &pb::ConnList, endpoint: &str) -> ConnsDoc {
+        ConnsDoc {
+            endpoint: endpoint.to_string(),
+            node_id: l.node_id,
+            file: l.file.clone(),
+            truncated: l.truncated,
+            conns: l
+                .conns
+                .iter()
+                .map(|c| ConnDoc {
+                    protocol: c.protocol.clone(),
+                    client: c.client_addr.clone(),
+                    virtual_: c.virtual_addr.clone(),
+                    real: c.real_addr.clone(),
+                    state: c.state.clone(),
+                    expires_s: c.expires_s,
+                    origin: some(&c.origin),
+                    pe_name: some(&c.pe_name),
+                    pe_data: some(&c.pe_data),
+                })
+                .collect(),
+        }
+    }
+}
+
 pub fn pretty<T: Serialize>(v: &T) -> String {
     // Every document here is plain data (string keys, no maps with non-string keys).
     serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")) + "\n"
@@ -244,5 +519,107 @@ mod tests {
         assert_eq!(v["leader_api_addr"], serde_json::Value::Null);
         assert_eq!(v["endpoint"], "a:1");
         assert_eq!(v["members"], json!([]));
+    }
+
+    #[test]
+    fn kernel_documents() {
+        let none = pb::IpvsState {
+            node_id: 2,
+            config_revision: 5,
+            unavailable: "IPVS is not available: modprobe ip_vs".into(),
+            reconciler: Some(pb::IpvsReconcilerStatus {
+                enabled: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&pretty(&IpvsDoc::from_pb(&none, "a:1"))).unwrap();
+        assert_eq!(v["unavailable"], "IPVS is not available: modprobe ip_vs");
+        assert_eq!(v["version"], serde_json::Value::Null);
+        assert_eq!(v["conn_tab_size"], serde_json::Value::Null);
+        assert_eq!(v["services"], json!([]));
+        assert_eq!(v["reconciler"]["enabled"], true);
+        assert_eq!(v["reconciler"]["last_pass_ms"], serde_json::Value::Null);
+        assert_eq!(v["reconciler"]["errors"], json!([]));
+
+        let some = pb::IpvsState {
+            node_id: 2,
+            version: "1.2.1".into(),
+            conn_tab_size: 4096,
+            services: vec![pb::IpvsService {
+                key: "tcp/10.0.0.1:80".into(),
+                scheduler: "wlc".into(),
+                managed: true,
+                stats: Some(pb::IpvsStats {
+                    inbytes: 7,
+                    ..Default::default()
+                }),
+                dests: vec![pb::IpvsDest {
+                    address: "10.0.1.1".into(),
+                    port: 80,
+                    forward: "tunnel".into(),
+                    weight: 0,
+                    config_weight: Some(5),
+                    tunnel_type: "gue".into(),
+                    tunnel_port: 6080,
+                    tunnel_csum: "csum".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&pretty(&IpvsDoc::from_pb(&some, "a:1"))).unwrap();
+        assert_eq!(v["conn_tab_size"], 4096);
+        let svc = &v["services"][0];
+        assert_eq!(svc["managed"], true);
+        assert_eq!(svc["stats"]["inbytes"], 7);
+        assert_eq!(svc["netmask"], serde_json::Value::Null);
+        let d = &svc["dests"][0];
+        assert_eq!(
+            (d["weight"].clone(), d["config_weight"].clone()),
+            (json!(0), json!(5))
+        );
+        assert_eq!(d["tunnel_port"], 6080);
+        assert_eq!(d["tunnel_csum"], "csum");
+
+        let conns = pb::ConnList {
+            node_id: 3,
+            file: "/proc/net/ip_vs_conn".into(),
+            conns: vec![pb::Conn {
+                protocol: "TCP".into(),
+                client_addr: "192.168.10.5:54321".into(),
+                virtual_addr: "10.0.0.1:80".into(),
+                real_addr: "10.0.1.1:80".into(),
+                state: "ESTABLISHED".into(),
+                expires_s: 898,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&pretty(&ConnsDoc::from_pb(&conns, "a:1"))).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "endpoint": "a:1",
+                "node_id": 3,
+                "file": "/proc/net/ip_vs_conn",
+                "truncated": false,
+                "conns": [{
+                    "protocol": "TCP",
+                    "client": "192.168.10.5:54321",
+                    "virtual": "10.0.0.1:80",
+                    "real": "10.0.1.1:80",
+                    "state": "ESTABLISHED",
+                    "expires_s": 898,
+                    "origin": null,
+                    "pe_name": null,
+                    "pe_data": null
+                }]
+            })
+        );
     }
 }

@@ -61,6 +61,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Verb::Service(v) => commands::service(ctx, v).await,
         Verb::Real(v) => commands::real(ctx, v).await,
         Verb::List(a) => reads::list(ctx, a).await,
+        Verb::Conns(a) => reads::conns(ctx, a).await,
+        Verb::Ipvs => reads::ipvs(ctx).await,
         Verb::Apply(a) => commands::apply(ctx, a).await,
         Verb::Export => reads::export(ctx).await,
         Verb::History(a) => reads::history(ctx, a).await,

@@ -1,20 +1,27 @@
-//! Read verbs: list, export, vip list, history, watch and the cluster verbs.
+//! Read verbs: list, export, vip list, history, watch and the cluster verbs; and the kernel
+//! views of the answering director (list --stats/--rate, conns, ipvs), which no director
+//! forwards.
 
 use std::time::Duration;
 
-use anyhow::Result;
-use cluster_core::model::{Config, Service};
+use anyhow::{anyhow, bail, Result};
+use cluster_core::model::{Config, Service, ServiceKey};
 use cluster_core::validate::service_path;
 use lvs_proto::v1 as pb;
 
 use crate::args;
-use crate::cli::{ClusterVerb, HistoryArgs, ListArgs};
+use crate::cli::{ClusterVerb, ConnsArgs, HistoryArgs, ListArgs};
 use crate::client::{admin, cluster, Call, RpcError};
 use crate::ctx::{not_found, Ctx};
-use crate::json::{self, ConfigDoc, Entry, HistoryDoc, MembersDoc, StatusDoc, VipsDoc};
-use crate::output;
+use crate::json::{
+    self, ConfigDoc, ConnsDoc, Entry, HistoryDoc, IpvsDoc, MembersDoc, StatusDoc, VipsDoc,
+};
+use crate::output::{self, KernelView};
 
 pub async fn list(ctx: &mut Ctx, a: ListArgs) -> Result<()> {
+    if a.stats || a.rate {
+        return kernel_list(ctx, a).await;
+    }
     let only = args::optional_service_key(&a.sel, a.ipv6);
     let snap = ctx.config(ctx.stale).await?;
     let mut config = snap.config;
@@ -35,6 +42,113 @@ pub async fn list(ctx: &mut Ctx, a: ListArgs) -> Result<()> {
     } else {
         let svcs: Vec<&Service> = config.services.values().collect();
         ctx.print(&output::list(snap.revision, snap.node_id, &svcs))
+    }
+}
+
+/// The answering director's kernel state and the endpoint that answered.
+async fn get_ipvs(ctx: &mut Ctx) -> Result<(pb::IpvsState, String)> {
+    let state = ctx
+        .client
+        .call(Call::Read, pb::GetIpvsRequest {}, |ch, r| async move {
+            admin(ch).get_ipvs(r).await
+        })
+        .await?;
+    let ep = ctx.client.current_endpoint().unwrap_or("?").to_string();
+    Ok((state, ep))
+}
+
+/// `list --stats` / `list --rate`: the kernel table as ipvsadm prints it, or the GetIpvs data.
+async fn kernel_list(ctx: &mut Ctx, a: ListArgs) -> Result<()> {
+    let only = args::optional_service_key(&a.sel, a.ipv6);
+    let (mut state, ep) = get_ipvs(ctx).await?;
+    if !state.unavailable.is_empty() {
+        bail!(
+            "director {} cannot read its kernel IPVS table: {}",
+            state.node_id,
+            state.unavailable
+        );
+    }
+    let node = state.node_id;
+    let mut keyed = std::mem::take(&mut state.services)
+        .into_iter()
+        .map(|s| match s.key.parse::<ServiceKey>() {
+            Ok(k) => Ok((k, s)),
+            Err(e) => Err(anyhow!(
+                "director {node} sent a service lvsctl cannot read: {e}"
+            )),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(k) = only {
+        keyed.retain(|(key, _)| *key == k);
+        if keyed.is_empty() {
+            return Err(not_found(
+                service_path(&k),
+                format!("no such service {k} in the kernel of director {node}"),
+            ));
+        }
+    }
+    if ctx.json() {
+        state.services = keyed.into_iter().map(|(_, s)| s).collect();
+        return ctx.print(&json::pretty(&IpvsDoc::from_pb(&state, &ep)));
+    }
+    let keyed: Vec<(ServiceKey, &pb::IpvsService)> = keyed.iter().map(|(k, s)| (*k, s)).collect();
+    let view = if a.rate {
+        KernelView::Rate
+    } else {
+        KernelView::Stats
+    };
+    ctx.print(&output::kernel_table(
+        &state,
+        &keyed,
+        &ep,
+        view,
+        a.exact,
+        only.is_none(),
+    ))
+}
+
+/// `conns`: the answering director's connection entries, like `ipvsadm -Lnc`.
+pub async fn conns(ctx: &mut Ctx, a: ConnsArgs) -> Result<()> {
+    let req = pb::ListConnsRequest {
+        sync_only: a.sync,
+        limit: 0,
+    };
+    let list = ctx
+        .client
+        .call(Call::Read, req, |ch, r| async move {
+            admin(ch).list_conns(r).await
+        })
+        .await?;
+    let ep = ctx.client.current_endpoint().unwrap_or("?").to_string();
+    if !list.unavailable.is_empty() {
+        bail!(
+            "director {} cannot list its connections: {}",
+            list.node_id,
+            list.unavailable
+        );
+    }
+    if list.truncated {
+        eprintln!(
+            "lvsctl: director {} sent only its first {} entries",
+            list.node_id,
+            list.conns.len()
+        );
+    }
+    if ctx.json() {
+        ctx.print(&json::pretty(&ConnsDoc::from_pb(&list, &ep)))
+    } else {
+        ctx.print(&output::conns(&list, &ep))
+    }
+}
+
+/// `ipvs`: the answering director's kernel and reconciler status. A report: errors in it do not
+/// change the exit status.
+pub async fn ipvs(ctx: &mut Ctx) -> Result<()> {
+    let (state, ep) = get_ipvs(ctx).await?;
+    if ctx.json() {
+        ctx.print(&json::pretty(&IpvsDoc::from_pb(&state, &ep)))
+    } else {
+        ctx.print(&output::ipvs_status(&state, &ep))
     }
 }
 

@@ -109,6 +109,7 @@ pub fn sync_to_pb(s: &SyncSettings) -> pb::SyncSettings {
         group: s.group.map(|g| g.to_string()).unwrap_or_default(),
         port: s.port as u32,
         ttl: s.ttl as u32,
+        mode: s.mode.as_str().to_string(),
     }
 }
 
@@ -282,6 +283,10 @@ pub fn sync_from_pb(s: &pb::SyncSettings) -> R<SyncSettings> {
         })?,
     };
     Ok(SyncSettings {
+        mode: s
+            .mode
+            .parse()
+            .map_err(|e: String| CommandError::invalid("sync.mode", e))?,
         interface: s.interface.clone(),
         syncid,
         group: if s.group.is_empty() {

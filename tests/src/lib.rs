@@ -2,7 +2,9 @@
 //! with free ports and temporary data directories, and kills them when dropped (also when a test
 //! fails).
 
+pub mod lab;
 pub mod netns;
+pub mod traffic;
 pub mod vip_cluster;
 use std::fs;
 use std::net::TcpListener;
@@ -163,7 +165,7 @@ impl Cluster {
         let d = &self.nodes[idx];
         let t = &self.timing;
         let mut text = format!(
-            "node_id = {}\nraft_addr = \"{}\"\napi_addr = \"{}\"\ndata_dir = \"{}\"\nrequest_timeout_ms = 3000\n\n# Loopback clusters share the host namespace: never touch its interfaces.\n[vip]\nenabled = false\n\n[raft]\nheartbeat_ms = {}\nelection_min_ms = {}\nelection_max_ms = {}\nsnapshot_every = {}\nkeep_logs = {}\n",
+            "node_id = {}\nraft_addr = \"{}\"\napi_addr = \"{}\"\ndata_dir = \"{}\"\nrequest_timeout_ms = 3000\n\n# Loopback clusters share the host namespace: never touch its interfaces.\n[vip]\nenabled = false\n\n[ipvs]\nenabled = false\n\n[raft]\nheartbeat_ms = {}\nelection_min_ms = {}\nelection_max_ms = {}\nsnapshot_every = {}\nkeep_logs = {}\n",
             d.id,
             d.raft_addr,
             d.api_addr,

@@ -74,6 +74,12 @@ impl NetCluster {
     /// client (host n+1). The VIPs are 198.18.k.100/24 and fd00:k::100/64; nothing is configured
     /// until `set_vips`. Director 1 bootstraps.
     pub fn start(n: usize, profile: &str) -> NetCluster {
+        NetCluster::start_custom(n, &format!("profile = \"{profile}\"\n"), "")
+    }
+
+    /// Like `start`, with `raft` as the body of each director's `[raft]` section and `extra`
+    /// (more sections, e.g. `[ipvs]`) appended to each config.
+    pub fn start_custom(n: usize, raft: &str, extra: &str) -> NetCluster {
         let mut topo = Topology::new();
         let hosts: Vec<Host> = (1..=n).map(|i| topo.add_host(&format!("d{i}"))).collect();
         let client = topo.add_host("client");
@@ -104,7 +110,7 @@ impl NetCluster {
             });
         }
         for i in 0..n {
-            c.write_config(i, profile);
+            c.write_config(i, raft, extra);
         }
         for i in 0..n {
             c.start_idx(i, i == 0);
@@ -112,10 +118,10 @@ impl NetCluster {
         c
     }
 
-    fn write_config(&self, idx: usize, profile: &str) {
+    fn write_config(&self, idx: usize, raft: &str, extra: &str) {
         let d = &self.nodes[idx];
         let mut text = format!(
-            "node_id = {}\nraft_addr = \"{}\"\napi_addr = \"{}\"\ndata_dir = \"{}\"\nrequest_timeout_ms = 3000\n\n[raft]\nprofile = \"{profile}\"\n",
+            "node_id = {}\nraft_addr = \"{}\"\napi_addr = \"{}\"\ndata_dir = \"{}\"\nrequest_timeout_ms = 3000\n\n[raft]\n{raft}\n{extra}\n",
             d.id,
             d.raft_addr(),
             d.api_addr(),

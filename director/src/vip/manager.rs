@@ -71,6 +71,8 @@ fn unix_ms() -> u64 {
 /// What the rest of the director keeps of the watchdog.
 pub struct VipHandle {
     status: Arc<Mutex<Vec<VipStatus>>>,
+    /// True while this director holds the VIPs (with VIP management off: while it is leader).
+    holding: watch::Receiver<bool>,
     stop: watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Removes the held VIPs if this process dies without doing so itself.
@@ -101,6 +103,10 @@ impl VipHandle {
         VipStatusReader(self.status.clone())
     }
 
+    pub fn holding(&self) -> watch::Receiver<bool> {
+        self.holding.clone()
+    }
+
     /// Releases every held VIP and stops the watchdog.
     pub fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -128,10 +134,27 @@ pub struct Settings {
 pub fn spawn(raft: Raft, state: StateHandle, settings: Settings) -> std::io::Result<VipHandle> {
     let status = Arc::new(Mutex::new(Vec::new()));
     let (stop, stop_rx) = watch::channel(false);
+    let (holding_tx, holding) = watch::channel(false);
     if !settings.announce.enabled {
         warn!("VIP management is disabled ([vip] enabled = false): this director never holds VIPs");
+        // The leader still plays the holder's other part (the master sync daemon).
+        let mut metrics = raft.metrics();
+        let id = settings.node_id;
+        tokio::spawn(async move {
+            loop {
+                let leader = {
+                    let m = metrics.borrow_and_update();
+                    m.state == ServerState::Leader && m.current_leader == Some(id)
+                };
+                holding_tx.send_if_modified(|h| std::mem::replace(h, leader) != leader);
+                if metrics.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
         return Ok(VipHandle {
             status,
+            holding,
             stop,
             thread: None,
             guard: None,
@@ -153,7 +176,7 @@ pub fn spawn(raft: Raft, state: StateHandle, settings: Settings) -> std::io::Res
                 .build()
                 .expect("vip runtime");
             rt.block_on(async move {
-                match Watchdog::new(raft, state, settings, st) {
+                match Watchdog::new(raft, state, settings, st, holding_tx) {
                     Ok(mut w) => w.run(stop_rx).await,
                     Err(e) => {
                         warn!(error = %e, "VIP manager could not start; VIPs will not be held")
@@ -163,6 +186,7 @@ pub fn spawn(raft: Raft, state: StateHandle, settings: Settings) -> std::io::Res
         })?;
     Ok(VipHandle {
         status,
+        holding,
         stop,
         thread: Some(thread),
         guard,
@@ -192,6 +216,7 @@ struct Held {
 const CONFLICT_SHOWN: Duration = Duration::from_secs(30);
 
 struct Watchdog {
+    holding: watch::Sender<bool>,
     raft: Raft,
     state: StateHandle,
     s: Settings,
@@ -216,12 +241,14 @@ impl Watchdog {
         state: StateHandle,
         s: Settings,
         status: Arc<Mutex<Vec<VipStatus>>>,
+        holding: watch::Sender<bool>,
     ) -> std::io::Result<Watchdog> {
         Ok(Watchdog {
             raft,
             state,
             s,
             status,
+            holding,
             addrs: Addrs::connect()?,
             held: BTreeMap::new(),
             senders: BTreeMap::new(),
@@ -325,6 +352,7 @@ impl Watchdog {
                     );
                 }
                 was_holding = hold;
+                self.holding.send_replace(hold);
             }
             let configured = self.configured();
             let desired: Vec<Want> = if hold { configured.clone() } else { Vec::new() };
@@ -347,6 +375,7 @@ impl Watchdog {
                 _ = stop.changed() => break,
             }
         }
+        self.holding.send_replace(false);
         self.reconcile(&[]).await;
         self.publish_status(&self.configured());
         info!("VIP manager stopped; no VIPs held");

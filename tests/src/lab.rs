@@ -1,0 +1,879 @@
+//! The IPVS lab scenarios: a three-director cluster, two DR real servers and a client on the netns
+//! topology, on a kernel with IPVS (inside the VM from `tests/lab/run.sh`, or a host that has
+//! IPVS). Every claim is checked against `ipvsadm` (an independent reader of the kernel table) or
+//! real traffic from the client namespace.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use cluster_core::model::{
+    Config, Forward, Persistence, RealServer, SchedFlag, Scheduler, Service, ServiceKey, SyncMode,
+    SyncSettings, TunnelCsum, TunnelType, VipGroup,
+};
+
+use crate::bin;
+use crate::netns::Host;
+use crate::traffic::{self, Held};
+use crate::vip_cluster::NetCluster;
+
+/// Raft timing for the emulated VM: everything runs many times slower than on hardware, so
+/// elections get more slack than the default profile.
+pub const LAB_RAFT: &str =
+    "heartbeat_ms = 250\nelection_min_ms = 1500\nelection_max_ms = 3000\nvip_release_ms = 1200\n";
+
+/// Resync period the lab directors use (drift must be repaired within it).
+pub const RESYNC_MS: u64 = 2000;
+
+/// Service port served by the real servers (DR keeps the port).
+pub const PORT: u16 = 80;
+/// NAT service: VIP port 8080 mapped to the real servers' port 8081.
+pub const NAT_PORT: u16 = 8080;
+pub const NAT_REAL_PORT: u16 = 8081;
+pub const UDP_PORT: u16 = 53;
+
+/// The lab: directors d1..d3, client, real servers rs1 and rs2.
+pub struct Lab {
+    pub c: NetCluster,
+    pub reals: Vec<Host>,
+    /// Gateway address (held by the leader with the VIPs) the real servers route NAT replies to.
+    pub gw4: IpAddr,
+    servers: Vec<std::process::Child>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for s in &mut self.servers {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+    }
+}
+
+fn ipvs_section() -> String {
+    format!("[ipvs]\nresync_ms = {RESYNC_MS}\n")
+}
+
+impl Lab {
+    /// Starts the cluster and the real servers; VIPs are configured, services are not.
+    pub fn start() -> Result<Lab> {
+        let mut c = NetCluster::start_custom(3, LAB_RAFT, &ipvs_section());
+        let reals = vec![c.topo.add_host("rs1"), c.topo.add_host("rs2")];
+        let gw4 = IpAddr::V4(c.topo.ipv4_for(254));
+        for d in &c.nodes {
+            // NAT replies come back through the holder and leave on the same interface.
+            for (k, v) in [
+                ("net.ipv4.ip_forward", "1"),
+                ("net.ipv4.conf.all.send_redirects", "0"),
+                ("net.ipv4.conf.eth0.send_redirects", "0"),
+                ("net.ipv6.conf.all.forwarding", "1"),
+            ] {
+                d.host.set_sysctl(k, v)?;
+            }
+        }
+        let mut servers = Vec::new();
+        for r in &reals {
+            prepare_dr_real(r, &c)?;
+            // NAT replies (from the real server's own address) go back through the director
+            // holding the gateway address; DR replies (from the VIP) go straight to the client.
+            let own = r.ipv4.to_string();
+            let client = format!("{}/32", c.client.ipv4);
+            let gw = gw4.to_string();
+            r.run(&["ip", "rule", "add", "from", &own, "table", "100"])?;
+            r.run(&["ip", "route", "add", &client, "via", &gw, "table", "100"])?;
+            let tool = bin("lab-tool");
+            servers.push(r.spawn(&[
+                tool.to_str().expect("utf-8 path"),
+                "serve",
+                "--name",
+                &r.name,
+                "--tcp",
+                &format!("{PORT},{NAT_REAL_PORT}"),
+                "--udp",
+                &UDP_PORT.to_string(),
+            ]));
+        }
+        let leader = c.wait_leader(Duration::from_secs(60));
+        let v4 = format!("{}/24", c.vip4);
+        let v6 = format!("{}/64", c.vip6);
+        let gw = format!("{gw4}/24");
+        c.lvsctl_ok(&["vip", "set", "web", "--interface", "eth0", &v4, &v6, &gw]);
+        c.wait_holder(leader, Duration::from_secs(30));
+        Ok(Lab {
+            c,
+            reals,
+            gw4,
+            servers,
+        })
+    }
+
+    /// `ipvsadm ARGS` in director `id`'s namespace.
+    pub fn ipvsadm(&self, id: u64, args: &[&str]) -> Result<String> {
+        let mut a = vec!["ipvsadm"];
+        a.extend_from_slice(args);
+        self.c.node(id).host.run(&a)
+    }
+
+    /// Director `id`'s kernel table as `ipvsadm -Ln` shows it.
+    pub fn table(&self, id: u64) -> Result<IpvsadmTable> {
+        let text = self.ipvsadm(id, &["-Ln"])?;
+        Ok(IpvsadmTable::parse(&text))
+    }
+
+    /// Applies `config` with `lvsctl apply -f`, plus the lab's VIP group (apply replaces the
+    /// whole configuration).
+    pub fn apply(&self, config: &Config) -> Result<()> {
+        let mut config = config.clone();
+        config.vip_groups = vec![VipGroup {
+            name: "web".into(),
+            interface: "eth0".into(),
+            addresses: vec![
+                format!("{}/24", self.c.vip4).parse()?,
+                format!("{}/64", self.c.vip6).parse()?,
+                format!("{}/24", self.gw4).parse()?,
+            ],
+        }];
+        let path = self.c.dir.path().join("desired.toml");
+        fs::write(&path, config.to_toml())?;
+        let out = self
+            .c
+            .lvsctl(&["apply", "-f", path.to_str().expect("utf-8 path")]);
+        if !out.status.success() {
+            bail!(
+                "lvsctl apply failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits until every running director's kernel shows `want` (as ipvsadm reads it).
+    pub fn wait_tables(&mut self, want: &IpvsadmTable, timeout: Duration) -> Result<Duration> {
+        let start = Instant::now();
+        loop {
+            let mut diffs = Vec::new();
+            for id in self.c.running_ids() {
+                let have = self.table(id)?;
+                let d = want.diff(&have);
+                if !d.is_empty() {
+                    diffs.push(format!("director {id}: {}", d.join("; ")));
+                }
+            }
+            if diffs.is_empty() {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "kernel tables differ from the config after {timeout:?}: {}",
+                    diffs.join(" | ")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn vip_addr(&self, port: u16) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(self.c.vip4), port)
+    }
+
+    pub fn vip6_addr(&self, port: u16) -> SocketAddr {
+        SocketAddr::new(IpAddr::V6(self.c.vip6), port)
+    }
+}
+
+/// DR real server: the VIPs on `lo`, no ARP answers or announcements for them.
+fn prepare_dr_real(r: &Host, c: &NetCluster) -> Result<()> {
+    for (k, v) in [
+        ("net.ipv4.conf.all.arp_ignore", "1"),
+        ("net.ipv4.conf.all.arp_announce", "2"),
+        ("net.ipv4.conf.eth0.arp_ignore", "1"),
+        ("net.ipv4.conf.eth0.arp_announce", "2"),
+        ("net.ipv4.conf.all.accept_redirects", "0"),
+        ("net.ipv4.conf.eth0.accept_redirects", "0"),
+    ] {
+        r.set_sysctl(k, v)?;
+    }
+    r.run(&["ip", "addr", "add", &format!("{}/32", c.vip4), "dev", "lo"])?;
+    r.run(&["ip", "addr", "add", &format!("{}/128", c.vip6), "dev", "lo"])?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// ipvsadm -Ln as an independent reader
+
+/// One destination line of `ipvsadm -Ln`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpvsadmDest {
+    pub forward: String,
+    pub weight: u32,
+}
+
+/// One service block of `ipvsadm -Ln`: the text after the address (scheduler and flags, spaces
+/// normalised) and its destinations by `addr:port` text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpvsadmService {
+    pub settings: String,
+    pub dests: BTreeMap<String, IpvsadmDest>,
+}
+
+/// `ipvsadm -Ln` parsed, keyed by `PROT ADDR:PORT` (`FWM 5`, `FWM 5 IPv6`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpvsadmTable {
+    pub services: BTreeMap<String, IpvsadmService>,
+}
+
+impl IpvsadmTable {
+    pub fn parse(text: &str) -> IpvsadmTable {
+        let mut t = IpvsadmTable::default();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.first().copied() {
+                Some("TCP") | Some("UDP") | Some("SCTP") if words.len() >= 2 => {
+                    let key = format!("{} {}", words[0], words[1]);
+                    t.services.insert(
+                        key.clone(),
+                        IpvsadmService {
+                            settings: words[2..].join(" "),
+                            dests: BTreeMap::new(),
+                        },
+                    );
+                    current = Some(key);
+                }
+                Some("FWM") if words.len() >= 2 => {
+                    let v6 = words.get(2) == Some(&"IPv6");
+                    let key = if v6 {
+                        format!("FWM {} IPv6", words[1])
+                    } else {
+                        format!("FWM {}", words[1])
+                    };
+                    let rest = if v6 { &words[3..] } else { &words[2..] };
+                    t.services.insert(
+                        key.clone(),
+                        IpvsadmService {
+                            settings: rest.join(" "),
+                            dests: BTreeMap::new(),
+                        },
+                    );
+                    current = Some(key);
+                }
+                Some("->") if words.len() >= 4 && words[1] != "RemoteAddress:Port" => {
+                    if let Some(k) = &current {
+                        let d = IpvsadmDest {
+                            forward: words[2].to_string(),
+                            weight: words[3].parse().unwrap_or(u32::MAX),
+                        };
+                        if let Some(s) = t.services.get_mut(k) {
+                            s.dests.insert(words[1].to_string(), d);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        t
+    }
+
+    /// What `ipvsadm -Ln` shows for `config` (ipvsadm 1.31 formatting).
+    pub fn expected(config: &Config) -> IpvsadmTable {
+        let mut t = IpvsadmTable::default();
+        for s in config.services.values() {
+            let key = match s.key {
+                ServiceKey::Addr {
+                    protocol,
+                    address,
+                    port,
+                } => format!(
+                    "{} {}",
+                    protocol.as_str().to_ascii_uppercase(),
+                    cluster_core::model::fmt_endpoint(&address, port)
+                ),
+                ServiceKey::Fwmark { family, mark } => match family {
+                    cluster_core::model::Family::Ipv4 => format!("FWM {mark}"),
+                    cluster_core::model::Family::Ipv6 => format!("FWM {mark} IPv6"),
+                },
+            };
+            let mut settings = s.scheduler.as_str().to_string();
+            if !s.sched_flags.is_empty() {
+                let prefix = match s.scheduler {
+                    Scheduler::Sh => "sh",
+                    _ => "mh",
+                };
+                let mut names: Vec<String> = Vec::new();
+                for f in [SchedFlag::Fallback, SchedFlag::Port] {
+                    if s.sched_flags.contains(&f) {
+                        names.push(format!("{prefix}-{}", f.as_str()));
+                    }
+                }
+                let _ = write!(settings, " ({})", names.join(","));
+            }
+            if let Some(p) = &s.persistence {
+                let _ = write!(settings, " persistent {}", p.timeout);
+                let family = s.key.family();
+                let mask = p.netmask.clone().unwrap_or_else(|| match family {
+                    cluster_core::model::Family::Ipv4 => "255.255.255.255".into(),
+                    cluster_core::model::Family::Ipv6 => "128".into(),
+                });
+                if mask != "255.255.255.255" && mask != "128" {
+                    let _ = write!(settings, " mask {mask}");
+                }
+            }
+            if s.one_packet {
+                settings.push_str(" ops");
+            }
+            let dests = s
+                .reals
+                .iter()
+                .map(|r| {
+                    let forward = match r.forward {
+                        Forward::Masq => "Masq",
+                        Forward::Dr => "Route",
+                        Forward::Tunnel => "Tunnel",
+                    };
+                    (
+                        r.endpoint(),
+                        IpvsadmDest {
+                            forward: forward.into(),
+                            weight: r.weight,
+                        },
+                    )
+                })
+                .collect();
+            t.services.insert(key, IpvsadmService { settings, dests });
+        }
+        t
+    }
+
+    /// Differences, `self` being the expectation.
+    pub fn diff(&self, have: &IpvsadmTable) -> Vec<String> {
+        let mut out = Vec::new();
+        for (k, want) in &self.services {
+            match have.services.get(k) {
+                None => out.push(format!("{k} missing")),
+                Some(h) => {
+                    if h.settings != want.settings {
+                        out.push(format!(
+                            "{k}: shows {:?}, expected {:?}",
+                            h.settings, want.settings
+                        ));
+                    }
+                    for (a, d) in &want.dests {
+                        match h.dests.get(a) {
+                            None => out.push(format!("{k} -> {a} missing")),
+                            Some(hd) if hd != d => {
+                                out.push(format!("{k} -> {a}: shows {hd:?}, expected {d:?}"))
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    for a in h.dests.keys() {
+                        if !want.dests.contains_key(a) {
+                            out.push(format!("{k} -> {a} unexpected"));
+                        }
+                    }
+                }
+            }
+        }
+        for k in have.services.keys() {
+            if !self.services.contains_key(k) {
+                out.push(format!("{k} unexpected"));
+            }
+        }
+        out
+    }
+}
+
+/// Schedulers whose modules this kernel ships (all of ours when modules are built in).
+pub fn kernel_schedulers() -> Vec<Scheduler> {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let dir = format!("/lib/modules/{}/kernel/net/netfilter/ipvs", release.trim());
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Scheduler::ALL
+            .into_iter()
+            .filter(|s| *s != Scheduler::Twos)
+            .collect();
+    };
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    Scheduler::ALL
+        .into_iter()
+        .filter(|s| {
+            let m = format!("ip_vs_{}.ko", s.as_str());
+            names.iter().any(|n| n.starts_with(&m))
+        })
+        .collect()
+}
+
+fn real(addr: &str, port: u16, weight: u32, forward: Forward) -> RealServer {
+    let mut r = RealServer::new(addr.parse().expect("address"), port);
+    r.weight = weight;
+    r.forward = forward;
+    r
+}
+
+fn key(s: &str) -> ServiceKey {
+    s.parse().expect("service key")
+}
+
+/// Scenario 1's configuration: every protocol and family, fwmark, persistence with netmask, every
+/// scheduler the kernel ships, every forwarding method and tunnel type.
+pub fn coverage_config(schedulers: &[Scheduler]) -> Config {
+    let mut c = Config::default();
+    let mut add = |s: Service| {
+        c.services.insert(s.key, s);
+    };
+    for (i, sch) in schedulers.iter().enumerate() {
+        let mut s = Service::new(key(&format!("tcp/10.10.0.{}:80", i + 1)));
+        s.scheduler = *sch;
+        if matches!(sch, Scheduler::Sh | Scheduler::Mh) {
+            s.sched_flags = vec![SchedFlag::Fallback, SchedFlag::Port];
+        }
+        s.reals = vec![
+            real("10.20.0.1", 80, i as u32 + 1, Forward::Dr),
+            real("10.20.0.2", 80, i as u32 + 2, Forward::Dr),
+        ];
+        add(s);
+    }
+    let mut udp = Service::new(key("udp/10.10.1.1:53"));
+    udp.scheduler = Scheduler::Rr;
+    udp.reals = vec![
+        real("10.20.0.1", 5353, 1, Forward::Masq),
+        real("10.20.0.2", 5353, 0, Forward::Masq),
+    ];
+    add(udp);
+    let mut ops = Service::new(key("udp/10.10.1.4:53"));
+    ops.one_packet = true;
+    ops.reals = vec![real("10.20.0.1", 53, 1, Forward::Dr)];
+    add(ops);
+    let mut sctp = Service::new(key("sctp/10.10.1.2:9"));
+    sctp.reals = vec![real("10.20.0.1", 9, 1, Forward::Dr)];
+    add(sctp);
+    let mut v6 = Service::new(key("tcp/[fd00:10::1]:443"));
+    v6.persistence = Some(Persistence {
+        timeout: 600,
+        netmask: Some("64".into()),
+    });
+    v6.reals = vec![
+        real("fd00:20::1", 443, 2, Forward::Dr),
+        real("fd00:20::2", 8443, 3, Forward::Masq),
+    ];
+    add(v6);
+    let mut persist = Service::new(key("tcp/10.10.1.3:80"));
+    persist.scheduler = Scheduler::Wrr;
+    persist.persistence = Some(Persistence {
+        timeout: 300,
+        netmask: Some("255.255.255.0".into()),
+    });
+    persist.reals = vec![real("10.20.0.3", 80, 4, Forward::Dr)];
+    add(persist);
+    let mut fw = Service::new(key("fwmark/5"));
+    fw.reals = vec![
+        real("10.20.0.1", 0, 1, Forward::Dr),
+        real("10.20.0.2", 0, 2, Forward::Dr),
+    ];
+    add(fw);
+    let mut fw6 = Service::new(key("fwmark6/6"));
+    fw6.scheduler = Scheduler::Rr;
+    fw6.reals = vec![real("fd00:20::1", 0, 1, Forward::Dr)];
+    add(fw6);
+    let mut tun = Service::new(key("tcp/10.10.1.5:80"));
+    let mut ipip = real("10.20.0.1", 80, 1, Forward::Tunnel);
+    ipip.tunnel_type = Some(TunnelType::Ipip);
+    let mut gue = real("10.20.0.2", 80, 2, Forward::Tunnel);
+    gue.tunnel_type = Some(TunnelType::Gue);
+    gue.tunnel_port = Some(6080);
+    gue.tunnel_csum = Some(TunnelCsum::Csum);
+    let mut gre = real("10.20.0.3", 80, 3, Forward::Tunnel);
+    gre.tunnel_type = Some(TunnelType::Gre);
+    gre.tunnel_csum = Some(TunnelCsum::Csum);
+    let mut thresholds = real("10.20.0.4", 80, 5, Forward::Dr);
+    thresholds.upper_threshold = 100;
+    thresholds.lower_threshold = 50;
+    tun.reals = vec![ipip, gue, gre, thresholds];
+    add(tun);
+    c
+}
+
+/// The traffic services: DR on the VIPs (TCP and UDP, IPv4 and IPv6) and NAT on VIP:8080.
+pub fn traffic_config(lab: &Lab, scheduler: Scheduler, weights: [u32; 2]) -> Config {
+    let mut c = Config::default();
+    let rs: Vec<IpAddr> = lab.reals.iter().map(|h| IpAddr::V4(h.ipv4)).collect();
+    let rs6: Vec<IpAddr> = lab.reals.iter().map(|h| IpAddr::V6(h.ipv6)).collect();
+    let mk = |k: ServiceKey, addrs: &[IpAddr], port: u16, fwd: Forward| {
+        let mut s = Service::new(k);
+        s.scheduler = scheduler;
+        s.reals = addrs
+            .iter()
+            .zip(weights)
+            .map(|(a, w)| {
+                let mut r = RealServer::new(*a, port);
+                r.weight = w;
+                r.forward = fwd;
+                r
+            })
+            .collect();
+        s
+    };
+    let v4 = IpAddr::V4(lab.c.vip4);
+    let v6 = IpAddr::V6(lab.c.vip6);
+    use cluster_core::model::Protocol::*;
+    for s in [
+        mk(
+            ServiceKey::Addr {
+                protocol: Tcp,
+                address: v4,
+                port: PORT,
+            },
+            &rs,
+            PORT,
+            Forward::Dr,
+        ),
+        mk(
+            ServiceKey::Addr {
+                protocol: Udp,
+                address: v4,
+                port: UDP_PORT,
+            },
+            &rs,
+            UDP_PORT,
+            Forward::Dr,
+        ),
+        mk(
+            ServiceKey::Addr {
+                protocol: Tcp,
+                address: v6,
+                port: PORT,
+            },
+            &rs6,
+            PORT,
+            Forward::Dr,
+        ),
+        mk(
+            ServiceKey::Addr {
+                protocol: Tcp,
+                address: v4,
+                port: NAT_PORT,
+            },
+            &rs,
+            NAT_REAL_PORT,
+            Forward::Masq,
+        ),
+    ] {
+        c.services.insert(s.key, s);
+    }
+    c
+}
+
+fn sync_settings(mode: SyncMode) -> SyncSettings {
+    SyncSettings {
+        mode,
+        interface: if mode == SyncMode::Multicast {
+            "eth0".into()
+        } else {
+            String::new()
+        },
+        syncid: 7,
+        group: None,
+        port: 8848,
+        ttl: 1,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios. Each returns a one-line report, or an error saying what was wrong.
+
+/// Scenario 1: the config applied through lvsctl is in every director's kernel, as ipvsadm shows it.
+pub fn scenario_config(lab: &mut Lab) -> Result<String> {
+    let schedulers = kernel_schedulers();
+    let config = coverage_config(&schedulers);
+    lab.apply(&config)?;
+    let want = IpvsadmTable::expected(&config);
+    let took = lab.wait_tables(&want, Duration::from_secs(60))?;
+    let leader = lab.c.wait_leader(Duration::from_secs(30));
+    println!(
+        "--- ipvsadm -Ln in director {leader}'s namespace ---\n{}",
+        lab.ipvsadm(leader, &["-Ln"])?
+    );
+    // Tunnel details and thresholds are not in the plain listing.
+    for id in lab.c.running_ids() {
+        let tun = lab.ipvsadm(id, &["-Ln", "-t", "10.10.1.5:80", "--tun-info"])?;
+        check_tun_info(&tun).with_context(|| format!("director {id}: --tun-info"))?;
+        let th = lab.ipvsadm(id, &["-Ln", "-t", "10.10.1.5:80", "--thresholds"])?;
+        if !th
+            .lines()
+            .any(|l| l.contains("10.20.0.4:80") && l.contains("100") && l.contains("50"))
+        {
+            bail!("director {id}: thresholds 100/50 of 10.20.0.4:80 not shown:\n{th}");
+        }
+    }
+    Ok(format!(
+        "{} services ({} schedulers: {}), all 3 directors match ipvsadm -Ln within {:.1} s",
+        config.services.len(),
+        schedulers.len(),
+        schedulers
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        took.as_secs_f64()
+    ))
+}
+
+fn check_tun_info(text: &str) -> Result<()> {
+    let find = |addr: &str| {
+        text.lines()
+            .find(|l| l.contains(addr))
+            .map(|l| l.to_ascii_lowercase())
+            .ok_or_else(|| anyhow!("{addr} not listed:\n{text}"))
+    };
+    let ipip = find("10.20.0.1:80")?;
+    let gue = find("10.20.0.2:80")?;
+    let gre = find("10.20.0.3:80")?;
+    if !ipip.contains("ipip") {
+        bail!("10.20.0.1 is not shown as ipip: {ipip}");
+    }
+    if !(gue.contains("gue") && gue.contains("6080")) {
+        bail!("10.20.0.2 is not shown as gue port 6080: {gue}");
+    }
+    if !gre.contains("gre") {
+        bail!("10.20.0.3 is not shown as gre: {gre}");
+    }
+    Ok(())
+}
+
+/// Scenario 2: `ipvsadm -C` and a weight changed by hand are repaired within the resync period; a
+/// service someone else added is left alone and reported.
+pub fn scenario_drift(lab: &mut Lab) -> Result<String> {
+    let config = lab.c.lvsctl_ok(&["export"]);
+    let config = Config::from_toml(&config).map_err(|e| anyhow!("export: {e}"))?;
+    let want = IpvsadmTable::expected(&config);
+    let victim = lab.c.running_ids()[1];
+    lab.ipvsadm(victim, &["-C"])?;
+    let cleared = Instant::now();
+    if !lab.table(victim)?.services.is_empty() {
+        bail!("ipvsadm -C did not clear director {victim}");
+    }
+    let took_clear = lab.wait_tables(&want, Duration::from_millis(RESYNC_MS * 3))?;
+    let _ = cleared;
+    lab.ipvsadm(
+        victim,
+        &[
+            "-e",
+            "-t",
+            "10.10.1.3:80",
+            "-r",
+            "10.20.0.3:80",
+            "-g",
+            "-w",
+            "77",
+        ],
+    )?;
+    lab.ipvsadm(victim, &["-A", "-t", "192.0.2.99:22", "-s", "rr"])?;
+    let mut with_foreign = want.clone();
+    with_foreign.services.insert(
+        "TCP 192.0.2.99:22".into(),
+        IpvsadmService {
+            settings: "rr".into(),
+            dests: BTreeMap::new(),
+        },
+    );
+    let took_edit = {
+        let start = Instant::now();
+        loop {
+            let d = with_foreign.diff(&lab.table(victim)?);
+            if d.is_empty() {
+                break start.elapsed();
+            }
+            if start.elapsed() > Duration::from_millis(RESYNC_MS * 3) {
+                bail!("director {victim}: drift not repaired: {}", d.join("; "));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let status = lab.c.lvsctl_at(victim, &["--output", "json", "ipvs"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout)
+        .map_err(|e| anyhow!("lvsctl ipvs --output json: {e}"))?;
+    let foreign = status.to_string();
+    if !foreign.contains("192.0.2.99:22") {
+        bail!("the foreign service is not reported by lvsctl ipvs: {status}");
+    }
+    lab.ipvsadm(victim, &["-D", "-t", "192.0.2.99:22"])?;
+    Ok(format!(
+        "ipvsadm -C repaired in {:.1} s, a hand-edited weight in {:.1} s (resync {} ms); the foreign service was left alone and reported",
+        took_clear.as_secs_f64(),
+        took_edit.as_secs_f64(),
+        RESYNC_MS
+    ))
+}
+
+/// Scenario 3: the client reaches the real servers through the VIP in DR (TCP, UDP, IPv6) and NAT, spread
+/// as wrr with weights 1:3 says.
+pub fn scenario_traffic(lab: &mut Lab) -> Result<String> {
+    let config = traffic_config(lab, Scheduler::Wrr, [1, 3]);
+    lab.apply(&config)?;
+    lab.wait_tables(&IpvsadmTable::expected(&config), Duration::from_secs(30))?;
+    let mut report = Vec::new();
+    let n = 40;
+    for (what, to, udp) in [
+        ("DR tcp", lab.vip_addr(PORT), false),
+        ("DR udp", lab.vip_addr(UDP_PORT), true),
+        ("DR tcp6", lab.vip6_addr(PORT), false),
+        ("NAT tcp", lab.vip_addr(NAT_PORT), false),
+    ] {
+        let (seen, failed) = lab.c.client.in_ns(move || traffic::spread(to, n, udp))?;
+        let a = seen.get("rs1").copied().unwrap_or(0);
+        let b = seen.get("rs2").copied().unwrap_or(0);
+        if failed > 0 || a + b != n {
+            bail!("{what} via {to}: {failed} of {n} failed, answers {seen:?}");
+        }
+        // wrr 1:3 is deterministic: exactly a quarter to rs1 (within one round).
+        if a.abs_diff(n / 4) > 1 {
+            bail!(
+                "{what} via {to}: rs1 {a}, rs2 {b}; wrr 1:3 should give rs1 {}",
+                n / 4
+            );
+        }
+        report.push(format!("{what} rs1:rs2 = {a}:{b}"));
+    }
+    Ok(format!(
+        "{n} connections each, wrr weights 1:3: {}",
+        report.join(", ")
+    ))
+}
+
+/// Scenarios 4 and 5: the client holds 20 connections through the VIP (DR), the leader is killed, and the
+/// connections are used again through the new VIP holder.
+pub fn scenario_failover(lab: &mut Lab, mode: SyncMode) -> Result<(String, usize, Duration)> {
+    let scheduler = match mode {
+        SyncMode::Multicast => Scheduler::Wlc,
+        SyncMode::Stateless => Scheduler::Mh,
+    };
+    let mut config = traffic_config(lab, scheduler, [1, 1]);
+    config.sync = Some(sync_settings(mode));
+    lab.apply(&config)?;
+    lab.wait_tables(&IpvsadmTable::expected(&config), Duration::from_secs(30))?;
+    let leader = lab.c.wait_leader(Duration::from_secs(30));
+    lab.c.wait_holder(leader, Duration::from_secs(30));
+    if mode == SyncMode::Multicast {
+        wait_daemons(lab, leader)?;
+    }
+    let to = lab.vip_addr(PORT);
+    let mut conns: Vec<Held> = lab.c.client.in_ns(move || {
+        (0..20)
+            .map(|_| Held::open(to, Duration::from_secs(5)))
+            .collect::<Result<Vec<_>>>()
+    })??;
+    // Let the master sync the established connections (sync_threshold: after 3 packets).
+    for _ in 0..5 {
+        for c in conns.iter_mut() {
+            c.ping(Duration::from_secs(5))?;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let others: Vec<u64> = lab
+        .c
+        .running_ids()
+        .into_iter()
+        .filter(|i| *i != leader)
+        .collect();
+    if mode == SyncMode::Multicast {
+        let synced = synced_conns(lab, others[0])?;
+        println!(
+            "director {} holds {synced} synced connection entries before the kill",
+            others[0]
+        );
+    }
+    let killed_at = Instant::now();
+    lab.c.kill(leader);
+    let mut new_holder = None;
+    let vip = lab.c.vip4;
+    let hosts: Vec<(u64, Host)> = others
+        .iter()
+        .map(|i| (*i, lab.c.node(*i).host.clone()))
+        .collect();
+    let report = traffic::hold_through(
+        &mut conns,
+        Duration::from_secs(20),
+        Duration::from_secs(2),
+        || {
+            if new_holder.is_none() {
+                new_holder = hosts
+                    .iter()
+                    .find(|(_, h)| h.has_addr(vip))
+                    .map(|(i, _)| (*i, killed_at.elapsed()));
+            }
+            new_holder.is_some()
+        },
+    );
+    let (holder, vip_moved) = new_holder.ok_or_else(|| anyhow!("no director took the VIP over"))?;
+    let line = format!(
+        "{} of {} connections survived the kill of leader {leader} (VIP on director {holder} after {:.2} s, longest pause {:.2} s){}",
+        report.survived,
+        report.total,
+        vip_moved.as_secs_f64(),
+        report.max_pause.as_secs_f64(),
+        if report.errors.is_empty() {
+            String::new()
+        } else {
+            format!("; first failure: {}", report.errors[0])
+        }
+    );
+    // Restart the killed director so the next scenario has three.
+    lab.c.start_node(leader);
+    Ok((line, report.survived, report.max_pause))
+}
+
+fn wait_daemons(lab: &mut Lab, leader: u64) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let mut missing = Vec::new();
+        for id in lab.c.running_ids() {
+            let d = lab.ipvsadm(id, &["-L", "--daemon"])?;
+            let backup = d.contains("backup sync daemon");
+            let master = d.contains("master sync daemon");
+            if !backup || master != (id == leader) {
+                missing.push(format!("director {id}: {}", d.trim().replace('\n', "; ")));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            bail!(
+                "sync daemons not as expected (backup everywhere, master on {leader}): {}",
+                missing.join(" | ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Connection entries in director `id`'s kernel (ipvsadm -Lnc), excluding the header.
+fn synced_conns(lab: &Lab, id: u64) -> Result<usize> {
+    let text = lab.ipvsadm(id, &["-Lnc"])?;
+    Ok(text
+        .lines()
+        .filter(|l| l.contains(&format!(":{PORT}")) && l.contains("ESTABLISHED"))
+        .count())
+}
+
+/// Runs `f`, turning a panic (the cluster helpers panic with the directors' logs) into an error.
+pub fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.with_context(|| what.to_string()),
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            Err(anyhow!("{what}: {msg}"))
+        }
+    }
+}
