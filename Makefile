@@ -5,7 +5,7 @@ CARGO ?= cargo
 SHELL := /bin/bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all deps build release demo test unit lint fmt bench-commit bench-failover clean
+.PHONY: all deps build release demo test unit lint fmt bench-commit bench-failover bench-reconcile clean
 
 all: build
 
@@ -23,13 +23,15 @@ release:
 	$(CARGO) build --workspace --release --bins
 
 # A three-director cluster on loopback driven by lvsctl with a failover; then, in network
-# namespaces (root), a VIP that moves to the new leader when the old one is killed.
-demo: deps build
+# namespaces (root), a VIP that moves to the new leader when the old one is killed; then kernel
+# IPVS in the lab VM: services, traffic through the VIP, a leader kill that keeps connections.
+demo: deps build release
 	bash deploy/demo.sh target/debug
 
 # Everything: unit tests, cluster tests with real director processes, lints.
 # The last line totals every test binary's result as `N passed, N failed`.
-test: deps build lint
+# The lab tests (tests/lab) boot a VM with the release binaries, so those are built first.
+test: deps build release lint
 	@mkdir -p target
 	@set -o pipefail; $(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test.log; rc=$$?; \
 	  awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test.log; \
@@ -58,10 +60,23 @@ clean:
 # The real-kernel VM lab (tests/lab, README there): a cached Debian kernel with IPVS booted under
 # qemu, since the host kernel may have no IPVS. lab-prepare installs the packages and builds the
 # cache (/var/cache/lvs-lab, or LVS_LAB_CACHE); lab-smoke boots it with the release binaries.
-.PHONY: lab-prepare lab-smoke
+# `make lab` runs every IPVS scenario in one boot, `make lab S="failover stateless"` some of them.
+.PHONY: lab-prepare lab-smoke lab
 
 lab-prepare:
 	bash tests/lab/prepare.sh
 
 lab-smoke: release
 	bash tests/lab/run.sh --file tests/lab/smoke.sh -- smoke.sh
+
+S ?= all
+lab: release
+	bash tests/lab/run.sh -- lab-scenario $(S)
+
+# In the lab: 10,000 services x 4 real servers programmed by the director's reconciler vs
+# `ipvsadm -R`, then one weight change (BENCH_SERVICES changes the count).
+BENCH_SERVICES ?= 10000
+bench-reconcile: release
+	@mkdir -p target/lab
+	@set -o pipefail; bash tests/lab/run.sh --log target/lab/bench-reconcile.log -- \
+	  lab-scenario bench-reconcile $(BENCH_SERVICES) && grep '^RESULT ' target/lab/bench-reconcile.log | tail -n1

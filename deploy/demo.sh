@@ -333,5 +333,12 @@ left=""
 while read -r ns _; do case "$ns" in "$NS_PREFIX"-*) left="$left $ns" ;; esac; done < <(ip netns list)
 [ -z "$left" ] || { echo "demo: namespaces left behind:$left" >&2; exit 1; }
 echo "no $NS_PREFIX-* namespaces left"
+
+# Part 3: kernel IPVS. This machine's kernel may have no IPVS, so tests/lab/run.sh boots the lab VM
+# (Debian's kernel under qemu) with the release binaries, or uses the host when it has IPVS.
+step "Part 3: kernel IPVS, traffic through the VIP and a failover that keeps connections (lab VM or host IPVS)"
+[ -x target/release/lab-scenario ] || { echo "demo: build the release binaries first (make release)" >&2; exit 1; }
+bash tests/lab/run.sh -- lab-scenario demo
+
 echo
 echo "demo complete; logs and data are in $DEMO"

@@ -113,10 +113,27 @@ impl Admin for AdminService {
         req: Request<pb::GetConfigRequest>,
     ) -> Result<Response<pb::GetConfigResponse>, Status> {
         self.barrier(req.get_ref().stale).await?;
-        let (config, revision) = self
-            .node
-            .state
-            .read(|s| (cv::config_to_pb(&s.config), s.revision));
+        let mut only = Vec::new();
+        for (i, k) in req.get_ref().services.iter().enumerate() {
+            let key: cluster_core::model::ServiceKey = k
+                .parse()
+                .map_err(|e: String| Status::invalid_argument(format!("services[{i}]: {e}")))?;
+            only.push(key);
+        }
+        let (config, revision) = self.node.state.read(|s| {
+            if only.is_empty() {
+                return (cv::config_to_pb(&s.config), s.revision);
+            }
+            let subset = cluster_core::model::Config {
+                services: only
+                    .iter()
+                    .filter_map(|k| s.config.services.get(k).map(|v| (*k, v.clone())))
+                    .collect(),
+                vip_groups: s.config.vip_groups.clone(),
+                sync: s.config.sync.clone(),
+            };
+            (cv::config_to_pb(&subset), s.revision)
+        });
         Ok(Response::new(pb::GetConfigResponse {
             config: Some(config),
             revision,

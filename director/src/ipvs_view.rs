@@ -219,6 +219,7 @@ pub fn reconciler_pb(st: &IpvsStatus) -> pb::IpvsReconcilerStatus {
         last_pass_us: st.last_pass_us,
         last_ops: st.last_ops,
         total_ops: st.total_ops,
+        last_change_us: st.last_change_us,
         errors: st
             .errors
             .iter()

@@ -510,7 +510,10 @@ mod tests {
         let mut c = Client::new(endpoints, Duration::from_millis(200), "alice@lb1").unwrap();
         c.call(
             Call::Read,
-            lvs_proto::v1::GetConfigRequest { stale: false },
+            lvs_proto::v1::GetConfigRequest {
+                stale: false,
+                ..Default::default()
+            },
             |ch, r| async move { admin(ch).get_config(r).await },
         )
         .await
@@ -616,7 +619,10 @@ mod tests {
         let err = c
             .call(
                 Call::Read,
-                lvs_proto::v1::GetConfigRequest { stale: false },
+                lvs_proto::v1::GetConfigRequest {
+                    stale: false,
+                    ..Default::default()
+                },
                 |ch, r| async move { admin(ch).get_config(r).await },
             )
             .await

@@ -85,7 +85,7 @@ async fn edit_service(ctx: &mut Ctx, w: &ServiceWrite) -> Result<pb::WriteRespon
     let key = args::service_key(&w.svc).map_err(syntax)?;
     let mut attempt = 1;
     loop {
-        let snap = ctx.config(false).await?;
+        let snap = ctx.config_of(false, &[key]).await?;
         let mut svc = find_service(&snap.config, &key)?;
         args::edit_service(&mut svc, &w.attrs).map_err(syntax)?;
         let req = pb::ServiceRequest {
@@ -151,7 +151,7 @@ async fn edit_real(ctx: &mut Ctx, w: &RealWrite) -> Result<pb::WriteResponse> {
     let (addr, port) = args::real_endpoint(&key, w.real.real);
     let mut attempt = 1;
     loop {
-        let snap = ctx.config(false).await?;
+        let snap = ctx.config_of(false, &[key]).await?;
         let svc = find_service(&snap.config, &key)?;
         let mut real = svc.real(&addr, port).cloned().ok_or_else(|| {
             not_found(

@@ -43,11 +43,21 @@ impl Ctx {
     }
 
     pub async fn config(&mut self, stale: bool) -> Result<Snapshot> {
+        self.config_of(stale, &[]).await
+    }
+
+    /// Like `config`, with only the `services` given (all when empty).
+    pub async fn config_of(
+        &mut self,
+        stale: bool,
+        services: &[cluster_core::model::ServiceKey],
+    ) -> Result<Snapshot> {
+        let services: Vec<String> = services.iter().map(|k| k.to_string()).collect();
         let resp = self
             .client
             .call(
                 Call::Read,
-                pb::GetConfigRequest { stale },
+                pb::GetConfigRequest { stale, services },
                 |ch, r| async move { admin(ch).get_config(r).await },
             )
             .await?;

@@ -317,6 +317,8 @@ pub struct ReconcilerDoc {
     pub last_pass_us: u64,
     pub last_ops: u64,
     pub total_ops: u64,
+    /// Last change-triggered pass: from the director applying the change to the kernel ack.
+    pub last_change_us: u64,
     pub errors: Vec<ObjectErrorDoc>,
     pub foreign: Vec<String>,
     pub daemons: Vec<String>,
@@ -336,6 +338,7 @@ impl ReconcilerDoc {
             last_pass_us: r.last_pass_us,
             last_ops: r.last_ops,
             total_ops: r.total_ops,
+            last_change_us: r.last_change_us,
             errors: r
                 .errors
                 .iter()

@@ -601,6 +601,15 @@ pub fn ipvs_status(s: &pb::IpvsState, endpoint: &str) -> String {
                 ),
             },
         ));
+        if r.last_change_us > 0 {
+            rows.push((
+                "Last edit",
+                format!(
+                    "in the kernel {:.3} ms after this director applied it",
+                    r.last_change_us as f64 / 1000.0
+                ),
+            ));
+        }
     }
     rows.push((
         "Role",
@@ -1211,6 +1220,7 @@ UDP 04:47  UDP         192.168.10.6:41394 10.0.0.2:53        10.0.1.2:53        
             last_pass_us: 1_234,
             last_ops: 3,
             total_ops: 120,
+            last_change_us: 2_500,
             errors: vec![pb::IpvsObjectError {
                 object: "service[tcp/10.0.0.1:80]".into(),
                 op: "add service".into(),
@@ -1234,6 +1244,7 @@ Reconciler: enabled
 Revision:   reconciled 8, config 9 (behind)
 Passes:     34 full, 5 incremental
 Last pass:  1970-01-01T00:00:01.500Z, 1.234 ms, 3 ops (120 in total)
+Last edit:  in the kernel 2.500 ms after this director applied it
 Role:       not the VIP holder
 Sync mode:  multicast
 Daemons:    backup eth1 syncid 7

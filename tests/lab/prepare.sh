@@ -79,11 +79,10 @@ ensure_packages() {
     done
 }
 
-# The ipvsadm the lab reads the kernel with. Debian 12's 1.31-1+b1 is built without netlink
-# (HAVE_NL arrived in 1.31-3) and on the 6.1 kernel its setsockopt path fails every real-server
-# add with "Invalid operation" (the kernel logs "ip_vs_add_dest(): tunnel port is zero": the
-# old interface leaves the tunnel fields uninitialised). Debian 13's netlink build runs on
-# Debian 12's glibc and libnl, so the lab fetches that one into the cache.
+# The ipvsadm the lab reads the kernel with. Debian 12's 1.31-1+b1 (built before the package
+# passed HAVE_NL=1, changelog 1.31-3) fails every real-server add on the 6.1 kernel with "Invalid
+# operation" (the kernel logs "ip_vs_add_dest(): tunnel port is zero"). Debian 13's build works
+# and runs on Debian 12's glibc and libnl, so the lab fetches that one into the cache.
 IPVSADM_SUITE=trixie
 IPVSADM=$CACHE/tools/ipvsadm
 fetch_ipvsadm() {

@@ -782,12 +782,13 @@ pub fn scenario_failover(lab: &mut Lab, mode: SyncMode) -> Result<(String, usize
         .into_iter()
         .filter(|i| *i != leader)
         .collect();
+    // The backups must have the 20 entries by sync before the leader dies (the master sends
+    // when its buffer fills or every couple of seconds).
+    let mut synced_before = Vec::new();
     if mode == SyncMode::Multicast {
-        let synced = synced_conns(lab, others[0])?;
-        println!(
-            "director {} holds {synced} synced connection entries before the kill",
-            others[0]
-        );
+        for id in &others {
+            synced_before.push((*id, wait_synced(lab, *id, conns.len())?));
+        }
     }
     let killed_at = Instant::now();
     lab.c.kill(leader);
@@ -813,11 +814,20 @@ pub fn scenario_failover(lab: &mut Lab, mode: SyncMode) -> Result<(String, usize
     );
     let (holder, vip_moved) = new_holder.ok_or_else(|| anyhow!("no director took the VIP over"))?;
     let line = format!(
-        "{} of {} connections survived the kill of leader {leader} (VIP on director {holder} after {:.2} s, longest pause {:.2} s){}",
+        "{} of {} connections survived the kill of leader {leader} (VIP on director {holder} after {:.2} s, longest pause {:.2} s; {}){}",
         report.survived,
         report.total,
         vip_moved.as_secs_f64(),
         report.max_pause.as_secs_f64(),
+        if synced_before.is_empty() {
+            "no sync daemons".to_string()
+        } else {
+            synced_before
+                .iter()
+                .map(|(id, n)| format!("director {id} had {n} entries by sync"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
         if report.errors.is_empty() {
             String::new()
         } else {
@@ -827,6 +837,42 @@ pub fn scenario_failover(lab: &mut Lab, mode: SyncMode) -> Result<(String, usize
     // Restart the killed director so the next scenario has three.
     lab.c.start_node(leader);
     Ok((line, report.survived, report.max_pause))
+}
+
+/// Waits until director `id` reports (through `lvsctl conns --sync`) at least `n` established
+/// entries to the VIP that arrived by sync; returns how many.
+fn wait_synced(lab: &Lab, id: u64, n: usize) -> Result<usize> {
+    let start = Instant::now();
+    let vip = lab.vip_addr(PORT).to_string();
+    loop {
+        let out = lab
+            .c
+            .lvsctl_at(id, &["--output", "json", "conns", "--sync"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+            anyhow!(
+                "lvsctl conns --sync at director {id}: {e}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+        let count = v["conns"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|c| {
+                        c["virtual"].as_str() == Some(vip.as_str())
+                            && c["state"].as_str() == Some("ESTABLISHED")
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        if count >= n {
+            return Ok(count);
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            bail!("director {id} has {count} synced entries for {vip}, expected {n}: {v}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn wait_daemons(lab: &mut Lab, leader: u64) -> Result<()> {
@@ -852,15 +898,6 @@ fn wait_daemons(lab: &mut Lab, leader: u64) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// Connection entries in director `id`'s kernel (ipvsadm -Lnc), excluding the header.
-fn synced_conns(lab: &Lab, id: u64) -> Result<usize> {
-    let text = lab.ipvsadm(id, &["-Lnc"])?;
-    Ok(text
-        .lines()
-        .filter(|l| l.contains(&format!(":{PORT}")) && l.contains("ESTABLISHED"))
-        .count())
 }
 
 /// Runs `f`, turning a panic (the cluster helpers panic with the directors' logs) into an error.

@@ -3,6 +3,7 @@
 //! fails).
 
 pub mod lab;
+pub mod lab_run;
 pub mod netns;
 pub mod traffic;
 pub mod vip_cluster;
@@ -492,7 +493,10 @@ impl Cluster {
         Ok(self
             .admin(id)
             .await
-            .get_config(pb::GetConfigRequest { stale })
+            .get_config(pb::GetConfigRequest {
+                stale,
+                ..Default::default()
+            })
             .await?
             .into_inner())
     }

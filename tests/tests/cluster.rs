@@ -1308,7 +1308,10 @@ async fn check_no_quorum(c: &Cluster, survivor: u64, rev: u64) {
     unavailable_in_time(
         c,
         "linearizable read without quorum",
-        a.get_config(pb::GetConfigRequest { stale: false }),
+        a.get_config(pb::GetConfigRequest {
+            stale: false,
+            ..Default::default()
+        }),
     )
     .await;
     unavailable_in_time(
@@ -1697,7 +1700,10 @@ async fn no_quorum_with_a_known_leader_answers_unavailable_with_leader_hint() {
     let (_, read) = unavailable_in_time(
         &c,
         "linearizable read on a follower of a leader without quorum",
-        a.get_config(pb::GetConfigRequest { stale: false }),
+        a.get_config(pb::GetConfigRequest {
+            stale: false,
+            ..Default::default()
+        }),
     )
     .await;
     let (_, write) = unavailable_in_time(

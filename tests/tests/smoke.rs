@@ -28,7 +28,10 @@ async fn write_through_follower_is_visible_everywhere() {
         let cfg = c
             .admin(id)
             .await
-            .get_config(pb::GetConfigRequest { stale: false })
+            .get_config(pb::GetConfigRequest {
+                stale: false,
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();

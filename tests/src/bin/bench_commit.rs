@@ -151,7 +151,10 @@ async fn main() {
     let revision = c
         .admin(leader)
         .await
-        .get_config(pb::GetConfigRequest { stale: false })
+        .get_config(pb::GetConfigRequest {
+            stale: false,
+            ..Default::default()
+        })
         .await
         .map(|r| r.into_inner().revision)
         .unwrap_or(0);
