@@ -741,10 +741,63 @@ pub fn scenario_traffic(lab: &mut Lab) -> Result<String> {
         }
         report.push(format!("{what} rs1:rs2 = {a}:{b}"));
     }
+    let leader = lab.c.wait_leader(Duration::from_secs(30));
+    let counted = wait_stats(
+        lab,
+        leader,
+        &format!("tcp/{}", lab.vip_addr(PORT)),
+        n as u64,
+    )?;
     Ok(format!(
-        "{n} connections each, wrr weights 1:3: {}",
+        "{n} connections each, wrr weights 1:3: {}; lvsctl list --stats on director {leader}: {counted}",
         report.join(", ")
     ))
+}
+
+/// Waits until director `id`'s STATS64 counters (through `lvsctl list --stats`) show `n`
+/// connections for `service`, split 1:3 between its two real servers. The kernel folds its per-CPU
+/// counters into these every 2 s.
+fn wait_stats(lab: &Lab, id: u64, service: &str, n: u64) -> Result<String> {
+    let start = Instant::now();
+    loop {
+        let out = lab
+            .c
+            .lvsctl_at(id, &["--output", "json", "list", "--stats"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+            anyhow!(
+                "lvsctl list --stats at director {id}: {e}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+        let svc = v["services"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["key"].as_str() == Some(service)))
+            .cloned()
+            .unwrap_or_default();
+        let conns = svc["stats"]["conns"].as_u64().unwrap_or(0);
+        let per_dest: Vec<u64> = svc["dests"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|d| d["stats"]["conns"].as_u64().unwrap_or(0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if conns >= n {
+            let inpkts = svc["stats"]["inpkts"].as_u64().unwrap_or(0);
+            if per_dest.len() != 2 || per_dest.iter().sum::<u64>() != conns || inpkts == 0 {
+                bail!("{service}: {conns} connections, per real server {per_dest:?}, {inpkts} packets in: {svc}");
+            }
+            return Ok(format!(
+                "{conns} connections ({}:{}), {inpkts} packets in",
+                per_dest[0], per_dest[1]
+            ));
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            bail!("{service}: the counters show {conns} connections, expected {n}: {svc}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 /// Scenarios 4 and 5: the client holds 20 connections through the VIP (DR), the leader is killed, and the

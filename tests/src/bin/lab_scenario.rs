@@ -156,14 +156,10 @@ fn demo() -> Result<()> {
     print!("{}", lab.ipvsadm(leader, &["-Ln"])?);
     say("Traffic from the client through the VIP");
     println!("{line}");
+    say("The kernel's counters (STATS64) through lvsctl list --stats");
     print!(
         "{}",
-        lab.c
-            .lvsctl_at(leader, &["list", "--stats"])
-            .stdout
-            .iter()
-            .map(|b| *b as char)
-            .collect::<String>()
+        String::from_utf8_lossy(&lab.c.lvsctl_at(leader, &["list", "--stats"]).stdout)
     );
     say("20 long-lived connections through the VIP; the leader is killed (SIGKILL)");
     let (line, survived, _) = lab::scenario_failover(&mut lab, SyncMode::Multicast)?;
