@@ -264,13 +264,22 @@ pub fn plan(
     p
 }
 
-/// The owned set after a pass: everything desired, plus owned services whose deletion failed (so
-/// the next pass tries again).
+/// The owned set after a pass over `scope` (every service when `None`). In scope, a service is
+/// owned when desired, or when it was owned and is still in the kernel (its deletion failed, so
+/// the next pass tries again); ownership outside the scope is unchanged.
 pub fn owned_after(
+    owned: &BTreeSet<ServiceKey>,
+    scope: Option<&BTreeSet<ServiceKey>>,
     desired: &BTreeMap<ServiceKey, Table>,
-    failed_deletes: impl IntoIterator<Item = ServiceKey>,
+    in_kernel: impl Fn(&ServiceKey) -> bool,
 ) -> BTreeSet<ServiceKey> {
-    desired.keys().copied().chain(failed_deletes).collect()
+    let in_scope = |k: &ServiceKey| scope.is_none_or(|s| s.contains(k));
+    owned
+        .iter()
+        .filter(|k| !in_scope(k) || desired.contains_key(k) || in_kernel(k))
+        .chain(desired.keys())
+        .copied()
+        .collect()
 }
 
 /// The kernel's sync-daemon defaults, used to compare a configured daemon with a running one.
@@ -486,7 +495,7 @@ mod tests {
     fn removed_service_is_deleted_because_it_was_owned() {
         let mut c = config();
         let d1 = static_weights(&c);
-        let owned = owned_after(&d1, []);
+        let owned = owned_after(&BTreeSet::new(), None, &d1, |_| false);
         c.services.remove(&key("udp/[2001:db8::1]:53"));
         let d2 = static_weights(&c);
         let p = plan(&d2, &d1, &owned, false);
@@ -495,9 +504,9 @@ mod tests {
             vec![Op::DelService(key("udp/[2001:db8::1]:53"))]
         );
         assert!(p.dest_ops.is_empty());
-        let after = owned_after(&d2, []);
+        let after = owned_after(&owned, None, &d2, |_| false);
         assert_eq!(after.len(), 1);
-        let kept = owned_after(&d2, [key("udp/[2001:db8::1]:53")]);
+        let kept = owned_after(&owned, None, &d2, |k| *k == key("udp/[2001:db8::1]:53"));
         assert_eq!(kept.len(), 2);
     }
 

@@ -177,6 +177,13 @@ impl DaemonState {
             _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DaemonState::Master => "master",
+            DaemonState::Backup => "backup",
+        }
+    }
 }
 
 /// A kernel sync daemon. `None` fields are left to the kernel's defaults on NEW_DAEMON

@@ -19,7 +19,7 @@ use cluster_core::ipvs::codec::Request;
 use cluster_core::ipvs::reconcile::{
     self, changed_service, daemon_plan, desired_daemons, Op, Table,
 };
-use cluster_core::ipvs::KDaemon;
+use cluster_core::ipvs::{DaemonState, KDaemon};
 use cluster_core::model::{Config, ServiceKey, SyncMode};
 use cluster_core::store::StateHandle;
 use serde::{Deserialize, Serialize};
@@ -387,32 +387,15 @@ impl Reconciler {
         self.set_unavailable(Some(format!("{what}: {e}")));
     }
 
-    fn desired_for(
-        &self,
-        config: &Config,
-        only: Option<&BTreeSet<ServiceKey>>,
-    ) -> BTreeMap<ServiceKey, Table> {
-        let weight =
-            |_: &cluster_core::model::Service, r: &cluster_core::model::RealServer| r.weight;
-        match only {
-            None => reconcile::desired(config, weight),
-            Some(keys) => {
-                let subset = Config {
-                    services: keys
-                        .iter()
-                        .filter_map(|k| config.services.get(k).map(|s| (*k, s.clone())))
-                        .collect(),
-                    ..Default::default()
-                };
-                reconcile::desired(&subset, weight)
-            }
-        }
+    /// The desired table for `config` (the configured weights).
+    fn desired(config: &Config) -> BTreeMap<ServiceKey, Table> {
+        reconcile::desired(config, |_, r| r.weight)
     }
 
     fn full_pass(&mut self) {
         let started = Instant::now();
         let (config, revision) = self.state.read(|s| (s.config.clone(), s.revision));
-        let desired = self.desired_for(&config, None);
+        let desired = Self::desired(&config);
         let Some(client) = self.client() else {
             return;
         };
@@ -430,7 +413,9 @@ impl Reconciler {
         // A full pass re-derives every error.
         let stale: Vec<String> = self.errors.keys().cloned().collect();
         let applied = self.apply(plan.service_ops, plan.dest_ops, &stale);
-        self.save_owned(&desired);
+        let owned =
+            reconcile::owned_after(&self.owned, None, &desired, |k| self.known.contains_key(k));
+        self.store_owned(owned);
         self.sync_pass_with(&config);
         let mut st = self.status.0.lock().expect("ipvs status");
         st.foreign = plan.foreign.iter().map(|k| k.to_string()).collect();
@@ -456,7 +441,7 @@ impl Reconciler {
         if self.client().is_none() {
             return;
         }
-        let desired = self.desired_for(&config, Some(keys));
+        let desired = Self::desired(&config);
         let known: BTreeMap<ServiceKey, Table> = keys
             .iter()
             .filter_map(|k| self.known.get(k).map(|t| (*k, t.clone())))
@@ -475,14 +460,10 @@ impl Reconciler {
             .cloned()
             .collect();
         let applied = self.apply(plan.service_ops, plan.dest_ops, &stale);
-        let mut all = self.owned.clone();
-        for k in keys {
-            if !desired.contains_key(k) && !self.known.contains_key(k) {
-                all.remove(k);
-            }
-        }
-        all.extend(desired.keys().copied());
-        self.store_owned(all);
+        let owned = reconcile::owned_after(&self.owned, Some(keys), &desired, |k| {
+            self.known.contains_key(k)
+        });
+        self.store_owned(owned);
         let mut st = self.status.0.lock().expect("ipvs status");
         st.incremental_passes += 1;
         self.finish(&mut st, started, applied, revision);
@@ -628,17 +609,6 @@ impl Reconciler {
         }
     }
 
-    fn save_owned(&mut self, desired: &BTreeMap<ServiceKey, Table>) {
-        // Owned services that are still in the kernel (deletion failed) stay owned.
-        let leftover = self
-            .owned
-            .iter()
-            .filter(|k| !desired.contains_key(k) && self.known.contains_key(k))
-            .copied()
-            .collect::<Vec<_>>();
-        self.store_owned(reconcile::owned_after(desired, leftover));
-    }
-
     fn store_owned(&mut self, owned: BTreeSet<ServiceKey>) {
         if owned == self.owned {
             return;
@@ -746,11 +716,8 @@ impl Reconciler {
     fn stop_master(&mut self) {
         if let Some(c) = self.client.as_mut() {
             let running = c.daemons().unwrap_or_default();
-            if running
-                .iter()
-                .any(|d| d.state == cluster_core::ipvs::DaemonState::Master)
-            {
-                match c.del_daemon(cluster_core::ipvs::DaemonState::Master) {
+            if running.iter().any(|d| d.state == DaemonState::Master) {
+                match c.del_daemon(DaemonState::Master) {
                     Ok(()) => info!("IPVS master sync daemon stopped"),
                     Err(e) => warn!(error = %e, "cannot stop the IPVS master sync daemon"),
                 }
@@ -759,20 +726,13 @@ impl Reconciler {
     }
 }
 
-fn daemon_object(s: cluster_core::ipvs::DaemonState) -> String {
-    match s {
-        cluster_core::ipvs::DaemonState::Master => "sync[master]".into(),
-        cluster_core::ipvs::DaemonState::Backup => "sync[backup]".into(),
-    }
+fn daemon_object(s: DaemonState) -> String {
+    format!("sync[{}]", s.as_str())
 }
 
 /// `master eth1 syncid 7 group 224.0.0.81:8848 ttl 1`.
 pub fn describe_daemon(d: &KDaemon) -> String {
-    let state = match d.state {
-        cluster_core::ipvs::DaemonState::Master => "master",
-        cluster_core::ipvs::DaemonState::Backup => "backup",
-    };
-    let mut s = format!("{state} {} syncid {}", d.interface, d.syncid);
+    let mut s = format!("{} {} syncid {}", d.state.as_str(), d.interface, d.syncid);
     if let Some(g) = d.group {
         s.push_str(&format!(" group {g}:{}", d.port.unwrap_or(8848)));
     }
