@@ -413,23 +413,31 @@ impl NetCluster {
         self.nodes.iter().find(|d| d.host.mac == *mac).map(|d| d.id)
     }
 
+    /// `lvsctl --endpoints <director id> --output json ARGS`, parsed; the error carries what
+    /// lvsctl said.
+    pub fn lvsctl_json(&self, id: u64, args: &[&str]) -> Result<serde_json::Value, String> {
+        let mut full = vec!["--output", "json"];
+        full.extend_from_slice(args);
+        let out = self.lvsctl_at(id, &full);
+        if !out.status.success() {
+            return Err(format!(
+                "lvsctl {args:?} at director {id}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("lvsctl {args:?} at director {id}: not JSON: {e}"))
+    }
+
     /// `lvsctl --endpoints <director id> --timeout 2 --output json [--stale] ARGS`, parsed.
     fn lvsctl_json_at(&self, id: u64, stale: bool, args: &[&str]) -> Option<serde_json::Value> {
-        let mut c: Command = self.client.cmd(bin("lvsctl").to_str().expect("utf-8 path"));
-        c.arg("--endpoints").arg(self.node(id).api_addr()).args([
-            "--timeout",
-            "2",
-            "--output",
-            "json",
-        ]);
+        let mut full = vec!["--timeout", "2"];
         if stale {
-            c.arg("--stale");
+            full.push("--stale");
         }
-        let out = c.args(args).output().ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
+        full.extend_from_slice(args);
+        self.lvsctl_json(id, &full).ok()
     }
 
     /// The configuration revision director `id` has applied (`lvsctl --stale list` on it).
