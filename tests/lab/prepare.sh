@@ -54,6 +54,8 @@ command -v apt-get >/dev/null || die "apt-get not found: the lab needs a Debian-
 export DEBIAN_FRONTEND=noninteractive
 
 # Host tools whose binaries and libraries go into the image, plus what building and booting needs.
+# (Debian 12's ipvsadm is not the one the lab uses, see fetch_ipvsadm, but it brings the libnl
+# and popt libraries that one needs.)
 IMAGE_PKGS="busybox-static iproute2 nftables ipvsadm"
 BUILD_PKGS="qemu-system-x86 cpio kmod binutils gzip"
 
@@ -231,8 +233,11 @@ mknod -m 666 dev/null c 1 3
 # Real tools from the host, in /sbin (ahead of busybox's /bin in PATH).
 REAL_TOOLS="ip tc bridge ss nft ipvsadm"
 for t in $REAL_TOOLS; do
-    src=$(command -v "$t" 2>/dev/null) || die "$t not found on the host (packages: $IMAGE_PKGS)"
-    [ "$t" = ipvsadm ] && src=$IPVSADM
+    if [ "$t" = ipvsadm ]; then
+        src=$IPVSADM
+    else
+        src=$(command -v "$t" 2>/dev/null) || die "$t not found on the host (packages: $IMAGE_PKGS)"
+    fi
     cp -L "$src" "sbin/$t"
 done
 
