@@ -19,8 +19,9 @@ deps:
 build:
 	$(CARGO) build --workspace --bins
 
+# Examples too: the lab runs director/examples/ipvs_selftest against a real kernel.
 release:
-	$(CARGO) build --workspace --release --bins
+	$(CARGO) build --workspace --release --bins --examples
 
 # A three-director cluster on loopback driven by lvsctl with a failover; then, in network
 # namespaces (root), a VIP that moves to the new leader when the old one is killed; then kernel

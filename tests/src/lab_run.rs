@@ -40,17 +40,31 @@ fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Runs `command` in the lab with `files` added to its binaries folder; the log goes to
-/// `target/lab/<name>.log`. Panics when the release binaries are missing.
-pub fn run(name: &str, files: &[PathBuf], command: &[&str], timeout_s: u64) -> LabRun {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")
-        .to_path_buf();
-    let target = std::env::var("CARGO_TARGET_DIR")
+        .to_path_buf()
+}
+
+fn target() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("target"));
-    let bin_dir = target.join("release");
+        .unwrap_or_else(|_| root().join("target"))
+}
+
+/// Where `cargo build --release` puts binaries (examples are in `examples/` below it).
+pub fn release_dir() -> PathBuf {
+    target().join("release")
+}
+
+/// Runs `command` in the lab with `files` (relative to the workspace, or absolute) added to its
+/// binaries folder; the log goes to `target/lab/<name>.log`. Panics when the release binaries are
+/// missing.
+pub fn run(name: &str, files: &[PathBuf], command: &[&str], timeout_s: u64) -> LabRun {
+    let root = root();
+    let target = target();
+    let bin_dir = release_dir();
     for b in [
         "director",
         "lvsctl",
@@ -75,6 +89,11 @@ pub fn run(name: &str, files: &[PathBuf], command: &[&str], timeout_s: u64) -> L
         .arg("--timeout")
         .arg(timeout_s.to_string());
     for f in files {
+        assert!(
+            root.join(f).exists(),
+            "{} is missing: build it first (make release)",
+            root.join(f).display()
+        );
         cmd.arg("--file").arg(root.join(f));
     }
     let out = cmd

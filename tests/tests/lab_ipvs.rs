@@ -1,4 +1,6 @@
-//! The IPVS scenarios on a real kernel (`lab-scenario all` in the lab VM, see `lvs_tests::lab`):
+//! The IPVS netlink client against a real kernel (`director/examples/ipvs_selftest.rs`: every
+//! operation, read back and compared, errors included), and the IPVS scenarios on a real kernel
+//! (`lab-scenario all` in the lab VM, see `lvs_tests::lab`):
 //! config in every director's kernel as ipvsadm shows it, drift repair, traffic through the VIP in
 //! DR and NAT, failover with connection sync, and the stateless mh mode. One boot runs them all;
 //! the log with each scenario's report is `target/lab/lab-ipvs.log`.
@@ -22,4 +24,11 @@ fn ipvs_lab_scenarios_pass() {
     for l in reports {
         eprintln!("{l}");
     }
+}
+
+#[test]
+fn ipvs_client_selftest_passes() {
+    let exe = lvs_tests::lab_run::release_dir().join("examples/ipvs_selftest");
+    let r = lvs_tests::lab_run::run("lab-ipvs-selftest", &[exe], &["ipvs_selftest"], 900);
+    r.assert_success("the IPVS client self-test");
 }
