@@ -127,8 +127,8 @@ mkdir -p "$CACHE" || die "cannot create the cache folder $CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 if [ -z "$LOG" ]; then
     mkdir -p "$CACHE/logs"
-    # Keep the 50 newest logs.
-    ls -1t "$CACHE/logs"/run-*.log 2>/dev/null | tail -n +50 | xargs -r rm -f
+    # Keep the 50 newest logs. (ls fails when there is none yet: not an error under pipefail.)
+    { ls -1t "$CACHE/logs"/run-*.log 2>/dev/null || true; } | tail -n +50 | xargs -r rm -f
     LOG=$CACHE/logs/run-$(date +%Y%m%d-%H%M%S)-$$.log
 fi
 mkdir -p "$(dirname "$LOG")" || die "cannot create the folder of --log $LOG"
