@@ -66,12 +66,26 @@ pkg_installed() {
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]
 }
 
+# Lab runs may start side by side (cargo runs test binaries' tests in parallel), and apt allows one
+# user at a time: installs wait for each other on a machine-wide lock, then look again.
+APT_LOCK=/run/lock/lvs-lab-apt.lock
 ensure_packages() {
     local missing=() p
     for p in "$@"; do
         pkg_installed "$p" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
+    mkdir -p "$(dirname "$APT_LOCK")"
+    exec 8>"$APT_LOCK"
+    flock 8
+    missing=()
+    for p in "$@"; do
+        pkg_installed "$p" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        flock -u 8
+        return 0
+    fi
     log "installing packages: ${missing[*]}"
     apt-get update -q >&2 || die "apt-get update failed"
     apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 \
@@ -79,6 +93,7 @@ ensure_packages() {
     for p in "${missing[@]}"; do
         pkg_installed "$p" || die "package $p is still not installed after apt-get install"
     done
+    flock -u 8
 }
 
 # The ipvsadm the lab reads the kernel with. Debian 12's 1.31-1+b1 (built before the package
