@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/lvs/v1/model.proto",
         "proto/lvs/v1/admin.proto",
         "proto/lvs/v1/cluster.proto",
+        "proto/lvs/v1/agent.proto",
         "proto/lvs/raft/v1/raft.proto",
     ];
     tonic_prost_build::configure()

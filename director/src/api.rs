@@ -431,4 +431,11 @@ impl Admin for AdminService {
         list.node_id = self.node.id;
         Ok(Response::new(list))
     }
+
+    async fn get_agents(
+        &self,
+        _req: Request<pb::GetAgentsRequest>,
+    ) -> Result<Response<pb::AgentsState>, Status> {
+        Err(Status::unavailable("the agent registry is being wired in"))
+    }
 }
