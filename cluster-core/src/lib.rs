@@ -2,13 +2,17 @@
 //! typed commands applied deterministically, config diffs, and the openraft/sled store.
 
 pub mod diff;
+pub mod effective;
 pub mod error;
+pub mod health;
 pub mod ipvs;
 pub mod model;
+pub mod sim;
 pub mod state;
 pub mod store;
 pub mod validate;
 pub mod vip;
+pub mod weights;
 
 pub use diff::{Change, ChangeOp};
 pub use error::{CommandError, ErrorCode};

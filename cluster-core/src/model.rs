@@ -666,6 +666,11 @@ pub enum WeightPolicy {
 }
 
 impl WeightPolicy {
+    /// Computed from reports rather than configured.
+    pub fn is_dynamic(&self) -> bool {
+        !matches!(self, WeightPolicy::Static)
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             WeightPolicy::Static => "static",
@@ -707,6 +712,10 @@ pub struct Service {
     pub persistence: Option<Persistence>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
+    /// Put into the kernel table while no real server is available (all failed their health
+    /// check or are drained), like keepalived's sorry_server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sorry_server: Option<RealServer>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reals: Vec<RealServer>,
 }
@@ -721,6 +730,7 @@ impl Service {
             weight_policy: WeightPolicy::Static,
             persistence: None,
             health_check: None,
+            sorry_server: None,
             reals: Vec::new(),
         }
     }

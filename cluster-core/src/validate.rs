@@ -33,6 +33,16 @@ fn usable_unicast(addr: &IpAddr) -> bool {
     !(addr.is_unspecified() || addr.is_multicast() || *addr == IpAddr::V4(Ipv4Addr::BROADCAST))
 }
 
+/// Schedulers whose choice follows the weights of each new connection, so computed weights
+/// (policies load and latency) steer traffic without remapping existing flows.
+pub const DYNAMIC_SCHEDULERS: [Scheduler; 5] = [
+    Scheduler::Wrr,
+    Scheduler::Wlc,
+    Scheduler::Sed,
+    Scheduler::Nq,
+    Scheduler::Twos,
+];
+
 /// Validates a service, its real servers and health check, returning it normalised.
 pub fn service(svc: &Service) -> R<Service> {
     let mut s = svc.clone();
@@ -118,6 +128,44 @@ pub fn service(svc: &Service) -> R<Service> {
 
     if let Some(hc) = &s.health_check {
         s.health_check = Some(health_check(&format!("{p}.health_check"), hc)?);
+    }
+    if let Some(sorry) = &s.sorry_server {
+        if seen.contains(&(sorry.address, sorry.port)) {
+            return Err(CommandError::invalid(
+                format!("{p}.sorry_server"),
+                format!(
+                    "{} is one of the service's real servers; a sorry server stands in for them",
+                    sorry.endpoint()
+                ),
+            ));
+        }
+        let mut v = real(&s.key, sorry)?;
+        if v.weight == 0 {
+            return Err(CommandError::invalid(
+                format!("{p}.sorry_server.weight"),
+                "0 would leave the sorry server unused (use at least 1)",
+            ));
+        }
+        v.upper_threshold = 0;
+        v.lower_threshold = 0;
+        s.sorry_server = Some(v);
+    }
+    if s.weight_policy.is_dynamic() && !DYNAMIC_SCHEDULERS.contains(&s.scheduler) {
+        let names: Vec<&str> = DYNAMIC_SCHEDULERS.iter().map(|x| x.as_str()).collect();
+        return Err(CommandError::invalid(
+            format!("{p}.weight_policy"),
+            format!(
+                "{} needs a scheduler that uses weights per new connection ({}); {} {}",
+                s.weight_policy.as_str(),
+                names.join(", "),
+                s.scheduler,
+                match s.scheduler {
+                    Scheduler::Dh | Scheduler::Sh | Scheduler::Mh =>
+                        "hashes flows, and changing weights would remap them",
+                    _ => "ignores weights or only uses them as a threshold",
+                }
+            ),
+        ));
     }
     Ok(s)
 }
@@ -755,5 +803,32 @@ mod tests {
         let mut hc = HealthCheck::new(CheckKind::Tcp);
         hc.rise = 0;
         assert!(health_check("hc", &hc).unwrap_err().field.ends_with("rise"));
+    }
+
+    #[test]
+    fn sorry_server_and_dynamic_weights() {
+        let mut s = Service::new(key("tcp/10.0.0.1:80"));
+        s.reals
+            .push(RealServer::new("10.0.1.1".parse().unwrap(), 80));
+        s.sorry_server = Some(RealServer::new("10.0.1.1".parse().unwrap(), 80));
+        assert!(err_field(service(&s)).ends_with(".sorry_server"));
+        let mut sorry = RealServer::new("10.0.9.9".parse().unwrap(), 80);
+        sorry.weight = 0;
+        s.sorry_server = Some(sorry.clone());
+        assert!(err_field(service(&s)).ends_with(".sorry_server.weight"));
+        sorry.weight = 1;
+        s.sorry_server = Some(sorry);
+        service(&s).unwrap();
+
+        s.weight_policy = WeightPolicy::Load;
+        service(&s).unwrap();
+        s.scheduler = Scheduler::Mh;
+        let e = service(&s).unwrap_err();
+        assert!(e.field.ends_with(".weight_policy"), "{e}");
+        assert!(e.to_string().contains("remap"), "{e}");
+        s.scheduler = Scheduler::Rr;
+        assert!(err_field(service(&s)).ends_with(".weight_policy"));
+        s.weight_policy = WeightPolicy::Static;
+        service(&s).unwrap();
     }
 }

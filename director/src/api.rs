@@ -19,8 +19,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::agents::engine::Transition;
 use crate::ipvs_view;
-use crate::node::{command_status, Node};
+use crate::node::{command_status, known_leader, Node};
 
 pub struct AdminService {
     pub node: Arc<Node>,
@@ -49,6 +50,46 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+impl AdminService {
+    /// GetAgents on a follower: the leader's answer, since only the leader computes it.
+    async fn forward_get_agents(&self) -> Result<Response<pb::AgentsState>, Status> {
+        let Some((_, leader)) = self.node.leader() else {
+            return Err(Status::unavailable(
+                "no leader elected; only the leader knows agents and computed weights",
+            ));
+        };
+        let url = format!("http://{}", leader.api_addr);
+        let channel = tonic::transport::Endpoint::from_shared(url)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .connect_timeout(self.node.request_timeout)
+            .timeout(self.node.request_timeout)
+            .connect()
+            .await
+            .map_err(|e| {
+                Status::unavailable(format!("leader at {} not reachable: {e}", leader.api_addr))
+            })?;
+        lvs_proto::v1::admin_client::AdminClient::new(channel)
+            .get_agents(pb::GetAgentsRequest {})
+            .await
+    }
+}
+
+/// A derived-state transition as a watch entry: the config revision it happened at, with one
+/// change naming the object (these are not config changes and never advance the revision).
+fn transition_entry(t: &Transition, revision: u64, node: u64) -> pb::HistoryEntry {
+    pb::HistoryEntry {
+        revision,
+        time_ms: now_ms(),
+        principal: format!("director/{node}"),
+        command: "event".into(),
+        changes: vec![pb::Change {
+            op: "event".into(),
+            object: t.object.clone(),
+            detail: t.detail.clone(),
+        }],
+    }
 }
 
 fn bad(e: CommandError) -> Status {
@@ -344,6 +385,8 @@ impl Admin for AdminService {
         let from = req.into_inner().from_revision;
         // Subscribe before reading the backlog so nothing falls between the two.
         let mut rx = self.node.state.subscribe();
+        let mut events = self.node.transitions.subscribe();
+        let node_id = self.node.id;
         let (backlog, current) = self.node.state.read(|s| {
             let b: Vec<_> = if from == 0 {
                 Vec::new()
@@ -374,6 +417,13 @@ impl Admin for AdminService {
                             "director shutting down; resume from revision {last}"
                         )))).await;
                         return;
+                    }
+                    t = events.recv() => {
+                        if let Ok(t) = t {
+                            if tx.send(Ok(transition_entry(&t, last, node_id))).await.is_err() {
+                                return;
+                            }
+                        }
                     }
                     ev = rx.recv() => match ev {
                         Ok(h) => {
@@ -436,6 +486,52 @@ impl Admin for AdminService {
         &self,
         _req: Request<pb::GetAgentsRequest>,
     ) -> Result<Response<pb::AgentsState>, Status> {
-        Err(Status::unavailable("the agent registry is being wired in"))
+        if known_leader(&self.node.raft.metrics().borrow()) != Some(self.node.id) {
+            return self.forward_get_agents().await;
+        }
+        let mut agents: Vec<pb::AgentInfo> = {
+            let g = self.node.agents.lock();
+            g.agents
+                .iter()
+                .map(|(name, e)| pb::AgentInfo {
+                    agent: name.clone(),
+                    addresses: e.addresses.iter().map(|a| a.to_string()).collect(),
+                    peer: e.peer.clone(),
+                    connected: e.streams > 0,
+                    last_report_ms: e.last_report_ms,
+                    age_ms: e
+                        .last_at
+                        .map(|t| t.elapsed().as_millis() as u64)
+                        .unwrap_or(0),
+                    reports: e.reports,
+                    rejected: e.rejected,
+                    last_error: e.last_error.clone(),
+                    last: e.last.clone(),
+                })
+                .collect()
+        };
+        agents.sort_by(|a, b| a.agent.cmp(&b.agent));
+        let (p50, p99, max) = self.node.agents.latency_summary();
+        let (total, rejected) = {
+            let g = self.node.agents.lock();
+            (g.reports_total, g.reports_rejected)
+        };
+        let snap = self.node.engine.lock().expect("engine snapshot");
+        Ok(Response::new(pb::AgentsState {
+            node_id: self.node.id,
+            agents,
+            reals: snap.reals.clone(),
+            sorry: snap.sorry.clone(),
+            stats: Some(pb::WeightEngineStats {
+                period_ms: snap.period_ms,
+                reports_total: total,
+                reports_rejected: rejected,
+                steps: snap.steps,
+                weight_writes: snap.weight_writes,
+                report_to_weight_p50_ms: p50,
+                report_to_weight_p99_ms: p99,
+                report_to_weight_max_ms: max,
+            }),
+        }))
     }
 }

@@ -96,6 +96,9 @@ pub struct DirectorConfig {
     /// Kernel IPVS programming.
     #[serde(default)]
     pub ipvs: director::ipvs::reconciler::IpvsConfig,
+    /// The leader's weight engine (load/latency weight policies).
+    #[serde(default)]
+    pub weights: crate::agents::engine::WeightsConfig,
 }
 
 fn default_request_timeout() -> u64 {
@@ -135,6 +138,7 @@ impl DirectorConfig {
         }
         self.raft.profile()?;
         self.ipvs.validate().map_err(anyhow::Error::msg)?;
+        self.weights.validate().map_err(anyhow::Error::msg)?;
         if self.request_timeout_ms < 100 {
             bail!(
                 "request_timeout_ms: {} is below the minimum of 100",

@@ -2,6 +2,7 @@
 //! storage, the internal Raft service and the admin/cluster API, bootstraps a new cluster when
 //! asked, and shuts down cleanly on SIGTERM/SIGINT.
 
+mod agents;
 mod api;
 mod cluster_api;
 mod config;
@@ -21,6 +22,7 @@ use clap::{Parser, ValueEnum};
 use cluster_core::store::{self, DirectorNode, Raft};
 use lvs_proto::raft::raft_server::RaftServer;
 use lvs_proto::v1::admin_server::AdminServer;
+use lvs_proto::v1::agent_reports_server::AgentReportsServer;
 use lvs_proto::v1::cluster_server::ClusterServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -115,6 +117,37 @@ async fn bootstrap(raft: &Raft, cfg: &DirectorConfig) -> Result<()> {
     Ok(())
 }
 
+/// Health-check transitions go to the watch stream with the other derived-state transitions.
+fn forward_health_events(
+    health: &director::health::HealthHandle,
+    out: &tokio::sync::broadcast::Sender<agents::engine::Transition>,
+) {
+    let mut rx = health.events();
+    let out = out.clone();
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    let _ = out.send(agents::engine::Transition {
+                        object: format!(
+                            "real {} {}",
+                            e.service,
+                            cluster_core::model::fmt_endpoint(&e.address, e.port)
+                        ),
+                        detail: if e.up {
+                            format!("health: up ({})", e.detail)
+                        } else {
+                            format!("health: down ({})", e.detail)
+                        },
+                    });
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
 /// Logs this node's Raft role and the leader whenever either changes.
 async fn log_role_changes(raft: Raft) {
     let mut rx = raft.metrics();
@@ -164,15 +197,30 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
         },
     )
     .context("starting the VIP manager")?;
+    let (overlay_tx, overlay_rx) =
+        watch::channel(Arc::new(cluster_core::effective::Overlay::default()));
     let ipvs = director::ipvs::reconciler::spawn(
         state.clone(),
         vips.holding(),
+        overlay_rx,
         director::ipvs::reconciler::Settings {
             config: cfg.ipvs.clone(),
             owned_file: cfg.data_dir.join("ipvs-owned.json"),
         },
     )
     .context("starting the IPVS reconciler")?;
+    let health = director::health::spawn(state.clone(), vips.holding());
+    let registry = agents::Registry::new();
+    let engine = agents::engine::spawn(
+        state.clone(),
+        registry.clone(),
+        vips.holding(),
+        health.view(),
+        overlay_tx,
+        cfg.weights.clone(),
+        cfg.ipvs.enabled,
+    );
+    forward_health_events(&health, &engine.transitions);
     let node = Arc::new(Node {
         id: cfg.node_id,
         raft: raft.clone(),
@@ -181,6 +229,9 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
         request_timeout: Duration::from_millis(cfg.request_timeout_ms),
         vips: vips.reader(),
         ipvs: ipvs.reader(),
+        agents: registry.clone(),
+        engine: engine.snapshot.clone(),
+        transitions: engine.transitions.clone(),
     });
 
     let raft_incoming = bind("raft_addr", &cfg.raft_addr).await?;
@@ -209,6 +260,10 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
             .add_service(ClusterServer::new(cluster_api::ClusterService {
                 node: node.clone(),
             }))
+            .add_service(AgentReportsServer::new(agents::service::AgentService::new(
+                node.clone(),
+                registry.clone(),
+            )))
             .serve_with_incoming_shutdown(api_incoming, stopped(stop_rx.clone())),
     );
     info!(
@@ -232,6 +287,7 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
     tokio::task::spawn_blocking(move || vips.shutdown())
         .await
         .context("stopping the VIP manager")?;
+    health.shutdown();
     tokio::task::spawn_blocking(move || ipvs.shutdown())
         .await
         .context("stopping the IPVS reconciler")?;

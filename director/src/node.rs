@@ -94,6 +94,11 @@ pub struct Node {
     pub request_timeout: Duration,
     pub vips: crate::vip::VipStatusReader,
     pub ipvs: director::ipvs::reconciler::IpvsStatusReader,
+    /// The agent registry and the weight engine's view (meaningful on the leader).
+    pub agents: std::sync::Arc<crate::agents::Registry>,
+    pub engine: std::sync::Arc<std::sync::Mutex<crate::agents::engine::Snapshot>>,
+    /// Derived-state transitions (health, drain, sorry server) for the watch stream.
+    pub transitions: tokio::sync::broadcast::Sender<crate::agents::engine::Transition>,
 }
 
 /// The leader as far as this node knows. openraft keeps naming this node after it stopped

@@ -171,6 +171,17 @@ pub fn edit_service(s: &mut Service, a: &ServiceAttrs) -> R<()> {
     if let Some(wp) = &a.weight_policy {
         s.weight_policy = word("--weight-policy", wp)?;
     }
+    if let Some(ep) = a.sorry_server {
+        let (address, port) = real_endpoint(&s.key, ep);
+        let mut r = RealServer::new(address, port);
+        if let Some(f) = &a.sorry_forward {
+            r.forward = word("--sorry-forward", f)?;
+        }
+        s.sorry_server = Some(r);
+    }
+    if a.no_sorry_server {
+        s.sorry_server = None;
+    }
     Ok(())
 }
 

@@ -38,6 +38,14 @@ reachable one of --endpoints.
   conns             {endpoint, node_id, file, truncated, conns[]}  conn = {protocol, client,
                      virtual, real, state, expires_s, origin, pe_name, pe_data}
   vip list          {revision, node_id, vip_groups[]}
+  agents            {leader, agents[], stats}  agent = {agent, addresses[], peer, connected, age_ms,
+                     reports, rejected, last_error, draining, cpu_busy, cpu_steal, load1,
+                     mem_available_bytes, probes[], app}  probe = {port, kind, ok, latency_ms, error}
+                     stats = {period_ms, reports_total, reports_rejected, steps, weight_writes,
+                     report_to_weight_p50_ms, report_to_weight_p99_ms, report_to_weight_max_ms}
+  weights           {leader, reals[], sorry[]}  real = {service, real, policy, configured_weight,
+                     effective_weight, in_kernel, phase, capacity, health, health_detail,
+                     health_since_ms, draining, agent}  sorry = [service, sorry_server]
   writes            {revision, changes[]}  change = {op: add|remove|modify, object, detail}
   apply             {revision, applied, dry_run, changes[]}
   history           {revision, entries[]}  entry = {revision, time_ms, time, principal, command, changes[]}
@@ -121,6 +129,14 @@ pub enum Verb {
     Conns(ConnsArgs),
     /// The answering director's kernel IPVS status: reconciler passes, errors, sync daemons
     Ipvs,
+    /// Real-server agents as the leader sees them: last report, its age, drain state
+    Agents,
+    /// Each real server's configured weight beside the weight the leader programs, with its
+    /// weight-policy phase, health and agent
+    Weights {
+        /// Only this service (e.g. tcp/10.0.0.10:80)
+        service: Option<String>,
+    },
     /// Replace the whole configuration with a TOML file
     Apply(ApplyArgs),
     /// Print the current configuration as TOML that `apply` accepts
@@ -237,6 +253,15 @@ pub struct ServiceAttrs {
     /// How the leader derives real-server weights: static, load or latency
     #[arg(long = "weight-policy", value_name = "POLICY")]
     pub weight_policy: Option<String>,
+    /// Sorry server, used while no real server is available (all down or drained)
+    #[arg(long = "sorry-server", value_name = "ADDR[:PORT]", value_parser = endpoint)]
+    pub sorry_server: Option<Endpoint>,
+    /// How packets reach the sorry server: dr, masq or tunnel [default: dr]
+    #[arg(long = "sorry-forward", value_name = "MODE", requires = "sorry_server")]
+    pub sorry_forward: Option<String>,
+    /// Remove the sorry server (edit)
+    #[arg(long = "no-sorry-server", conflicts_with = "sorry_server")]
+    pub no_sorry_server: bool,
 }
 
 #[derive(Debug, Args)]

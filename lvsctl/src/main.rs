@@ -1,5 +1,6 @@
 //! lvsctl: the administration CLI of the LVS director cluster (entry point and verb dispatch).
 
+mod agents;
 mod args;
 mod cli;
 mod client;
@@ -63,6 +64,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Verb::List(a) => reads::list(ctx, a).await,
         Verb::Conns(a) => reads::conns(ctx, a).await,
         Verb::Ipvs => reads::ipvs(ctx).await,
+        Verb::Agents => agents::agents(ctx).await,
+        Verb::Weights { service } => agents::weights(ctx, service).await,
         Verb::Apply(a) => commands::apply(ctx, a).await,
         Verb::Export => reads::export(ctx).await,
         Verb::History(a) => reads::history(ctx, a).await,

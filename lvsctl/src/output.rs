@@ -96,6 +96,9 @@ pub fn service_line(s: &Service) -> String {
     if let Some(h) = &s.health_check {
         out.push_str(&format!(" check {}", h.kind.as_str()));
     }
+    if let Some(r) = &s.sorry_server {
+        out.push_str(&format!(" sorry {}", r.endpoint()));
+    }
     out
 }
 

@@ -91,6 +91,7 @@ pub fn service_to_pb(s: &Service) -> pb::Service {
         }),
         health_check: s.health_check.as_ref().map(health_to_pb),
         reals: s.reals.iter().map(real_to_pb).collect(),
+        sorry_server: s.sorry_server.as_ref().map(real_to_pb),
     }
 }
 
@@ -236,6 +237,11 @@ pub fn service_from_pb(s: &pb::Service) -> R<Service> {
         .health_check
         .as_ref()
         .map(|h| health_from_pb(&f("health_check"), h))
+        .transpose()?;
+    out.sorry_server = s
+        .sorry_server
+        .as_ref()
+        .map(|r| real_from_pb(&f("sorry_server"), r))
         .transpose()?;
     out.reals = s
         .reals

@@ -5,6 +5,10 @@
 //! services they touched, diffed against the kernel view kept from the last full pass. Also runs
 //! the sync daemons for the current role (see `cluster_core::ipvs::reconcile::desired_daemons`).
 //!
+//! On the leader, the derived state (computed weights, health failures, drained servers, sorry
+//! servers; `cluster_core::effective`) is laid over the config before diffing; each change of it
+//! triggers a pass limited to the services it touched.
+//!
 //! Per-object kernel errors are recorded in the status and logged once; they never stop the other
 //! objects or the director. Without IPVS in the kernel the reconciler reports that and retries
 //! every resync period.
@@ -15,6 +19,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use cluster_core::effective::{self, Overlay};
 use cluster_core::ipvs::codec::Request;
 use cluster_core::ipvs::reconcile::{
     self, changed_service, daemon_plan, desired_daemons, Op, Table,
@@ -116,6 +121,8 @@ impl IpvsStatusReader {
 enum Poke {
     /// Services touched by a config change, and when this director applied it.
     Services(Vec<ServiceKey>, Instant),
+    /// A new overlay and the services whose part of it changed.
+    Overlay(Arc<Overlay>, Vec<ServiceKey>),
     Full,
     Role(bool),
     Stop,
@@ -157,11 +164,12 @@ fn unix_ms() -> u64 {
 }
 
 /// Starts the reconciler: a thread for the blocking netlink work, fed by a task that turns applied
-/// config changes and VIP-holder changes into pokes. `holder` is true while this director holds
-/// the VIPs.
+/// config changes, VIP-holder changes and overlay changes into pokes. `holder` is true while
+/// this director holds the VIPs; `overlay` is the leader's derived state (empty elsewhere).
 pub fn spawn(
     state: StateHandle,
     holder: watch::Receiver<bool>,
+    overlay: watch::Receiver<Arc<Overlay>>,
     settings: Settings,
 ) -> std::io::Result<IpvsHandle> {
     let status = IpvsStatusReader::default();
@@ -219,11 +227,26 @@ pub fn spawn(
             }
         }
     });
+    let overlay_feed = tx.clone();
+    let mut overlay_rx = overlay;
+    let initial_overlay = overlay_rx.borrow_and_update().clone();
+    let first_overlay = initial_overlay.clone();
+    tokio::spawn(async move {
+        let mut last = initial_overlay;
+        while overlay_rx.changed().await.is_ok() {
+            let now = overlay_rx.borrow_and_update().clone();
+            let keys: Vec<ServiceKey> = last.changed(&now).into_iter().collect();
+            last = now.clone();
+            if !keys.is_empty() && overlay_feed.send(Poke::Overlay(now, keys)).is_err() {
+                return;
+            }
+        }
+    });
     let st = status.clone();
     let thread = std::thread::Builder::new()
         .name("ipvs-reconciler".into())
         .spawn(move || {
-            let mut r = Reconciler::new(state, settings, st, initial_holder);
+            let mut r = Reconciler::new(state, settings, st, initial_holder, first_overlay);
             r.run(rx);
         })?;
     Ok(IpvsHandle {
@@ -245,6 +268,7 @@ struct Reconciler {
     holder: bool,
     /// The sloppy_tcp value this director last wrote, so it only resets what it set itself.
     sloppy: Option<bool>,
+    overlay: Arc<Overlay>,
 }
 
 impl Reconciler {
@@ -253,6 +277,7 @@ impl Reconciler {
         settings: Settings,
         status: IpvsStatusReader,
         holder: bool,
+        overlay: Arc<Overlay>,
     ) -> Reconciler {
         let owned = std::fs::read(&settings.owned_file)
             .ok()
@@ -269,6 +294,7 @@ impl Reconciler {
             errors: BTreeMap::new(),
             holder,
             sloppy: None,
+            overlay,
         }
     }
 
@@ -333,6 +359,10 @@ impl Reconciler {
                 keys.extend(k);
                 *since = Some(since.map_or(at, |s| s.min(at)));
             }
+            Poke::Overlay(o, k) => {
+                self.overlay = o;
+                keys.extend(k);
+            }
             Poke::Full => *full = true,
             Poke::Role(h) => {
                 if h != self.holder {
@@ -387,15 +417,15 @@ impl Reconciler {
         self.set_unavailable(Some(format!("{what}: {e}")));
     }
 
-    /// The desired table for `config` (the configured weights).
-    fn desired(config: &Config) -> BTreeMap<ServiceKey, Table> {
-        reconcile::desired(config, |_, r| r.weight)
+    /// The desired table for `config` under the current overlay.
+    fn desired(&self, config: &Config) -> BTreeMap<ServiceKey, Table> {
+        reconcile::desired(&effective::config(config, &self.overlay), |_, r| r.weight)
     }
 
     fn full_pass(&mut self) {
         let started = Instant::now();
         let (config, revision) = self.state.read(|s| (s.config.clone(), s.revision));
-        let desired = Self::desired(&config);
+        let desired = self.desired(&config);
         let Some(client) = self.client() else {
             return;
         };
@@ -441,7 +471,7 @@ impl Reconciler {
         if self.client().is_none() {
             return;
         }
-        let desired = Self::desired(&config);
+        let desired = self.desired(&config);
         let known: BTreeMap<ServiceKey, Table> = keys
             .iter()
             .filter_map(|k| self.known.get(k).map(|t| (*k, t.clone())))

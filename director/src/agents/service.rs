@@ -1,0 +1,178 @@
+//! The `AgentReports` gRPC service: one stream per agent, each report checked, recorded in the
+//! registry and acknowledged. Only the leader takes reports; the others (and a leader that loses
+//! its office mid-stream) end the stream with UNAVAILABLE and the leader's address as a hint.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use futures::Stream;
+use lvs_proto::v1 as pb;
+use lvs_proto::v1::agent_reports_server::AgentReports;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{info, warn};
+
+use super::{report, Offer, Registry};
+use crate::node::{known_leader, Node};
+
+/// Configured real-server addresses and the real servers each one is, cached per revision so a
+/// report costs a hash lookup, not a walk of the config.
+#[derive(Default)]
+struct Known {
+    revision: Option<u64>,
+    addrs: HashMap<IpAddr, Vec<String>>,
+}
+
+pub struct AgentService {
+    pub node: Arc<Node>,
+    pub registry: Arc<Registry>,
+    known: Arc<Mutex<Known>>,
+}
+
+impl AgentService {
+    pub fn new(node: Arc<Node>, registry: Arc<Registry>) -> AgentService {
+        AgentService {
+            node,
+            registry,
+            known: Arc::default(),
+        }
+    }
+}
+
+fn leading(node: &Node) -> bool {
+    known_leader(&node.raft.metrics().borrow()) == Some(node.id)
+}
+
+fn not_leader(node: &Node) -> Status {
+    let mut s = Status::unavailable("this director is not the leader; report to the leader");
+    if let Some(addr) = node.leader_api() {
+        if let Ok(v) = addr.parse() {
+            s.metadata_mut().insert(lvs_proto::LEADER_HINT_KEY, v);
+        }
+    }
+    s
+}
+
+/// The real servers (`SERVICE ADDRESS:PORT`) at each address of the current config.
+fn matched(node: &Node, known: &Mutex<Known>, addrs: &[IpAddr]) -> Vec<String> {
+    let mut k = known.lock().expect("known addresses");
+    let rev = node.state.read(|s| s.revision);
+    if k.revision != Some(rev) {
+        k.addrs = node.state.read(|s| {
+            let mut m: HashMap<IpAddr, Vec<String>> = HashMap::new();
+            for svc in s.config.services.values() {
+                for r in &svc.reals {
+                    m.entry(r.address)
+                        .or_default()
+                        .push(format!("{} {}", svc.key, r.endpoint()));
+                }
+            }
+            m
+        });
+        k.revision = Some(rev);
+    }
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for a in addrs {
+        if seen.insert(*a) {
+            out.extend(k.addrs.get(a).into_iter().flatten().cloned());
+        }
+    }
+    out
+}
+
+type AckStream = Pin<Box<dyn Stream<Item = Result<pb::ReportAck, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AgentReports for AgentService {
+    type ReportStream = AckStream;
+
+    async fn report(
+        &self,
+        req: Request<Streaming<pb::AgentReport>>,
+    ) -> Result<Response<AckStream>, Status> {
+        if !leading(&self.node) {
+            return Err(not_leader(&self.node));
+        }
+        let peer = req
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let mut inbound = req.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let node = self.node.clone();
+        let registry = self.registry.clone();
+        let known = self.known.clone();
+        tokio::spawn(async move {
+            let mut agent: Option<String> = None;
+            loop {
+                let msg = match inbound.message().await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break,
+                    Err(e) => {
+                        if let Some(a) = &agent {
+                            info!(agent = %a, %peer, error = %e, "agent stream ended");
+                        }
+                        break;
+                    }
+                };
+                if !leading(&node) {
+                    let _ = tx.send(Err(not_leader(&node))).await;
+                    break;
+                }
+                let seq = msg.seq;
+                let name = msg.agent.clone();
+                let (ack, rejected) = match report::check(&msg) {
+                    Err(e) => {
+                        registry.invalid(&name, &e);
+                        (Err(e), true)
+                    }
+                    Ok(addrs) => {
+                        let m = matched(&node, &known, &addrs);
+                        let k = known.clone();
+                        let offer = registry.offer(msg, addrs, &peer, |a| {
+                            k.lock().expect("known").addrs.contains_key(a)
+                        });
+                        match offer {
+                            Offer::Accepted => (Ok(m), false),
+                            Offer::Rejected(e) => (Err(e), true),
+                        }
+                    }
+                };
+                if !rejected && agent.as_deref() != Some(name.as_str()) {
+                    if let Some(old) = agent.replace(name.clone()) {
+                        registry.stream(&old, -1);
+                    }
+                    registry.stream(&name, 1);
+                    info!(agent = %name, %peer, "agent reporting");
+                }
+                let ack = match ack {
+                    Ok(matched) => pb::ReportAck {
+                        seq,
+                        matched,
+                        error: String::new(),
+                    },
+                    Err(e) => {
+                        if registry.should_log_reject(&name) {
+                            warn!(agent = %name, %peer, error = %e, "agent report rejected (logged once a minute per agent)");
+                        }
+                        pb::ReportAck {
+                            seq,
+                            matched: Vec::new(),
+                            error: e,
+                        }
+                    }
+                };
+                if tx.send(Ok(ack)).await.is_err() {
+                    break;
+                }
+            }
+            if let Some(a) = agent {
+                registry.stream(&a, -1);
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
