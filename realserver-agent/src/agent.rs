@@ -1,0 +1,53 @@
+//! `realserver-agent run`: wires the collector, probes, address discovery, director stream and
+//! control socket together and runs them until SIGTERM/SIGINT.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::collect::{self, Sampler};
+use crate::config::Config;
+use crate::shared::Shared;
+use crate::{client, control};
+
+pub async fn run(cfg: Config) -> Result<()> {
+    cfg.require_directors().map_err(|e| anyhow!(e))?;
+    std::fs::create_dir_all(&cfg.state_dir)
+        .with_context(|| format!("creating state_dir {}", cfg.state_dir.display()))?;
+    let shared = Arc::new(Shared::new(&cfg)?);
+    let mut sampler = Sampler::new(PathBuf::from("/proc"), cfg.ports.clone());
+    // A first sample sets the CPU baseline, so the first report covers a real interval.
+    sampler.sample().map_err(|e| anyhow!(e))?;
+    let listener = control::bind(&cfg.control_socket)?;
+    let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+
+    info!(
+        agent = %cfg.name,
+        directors = ?cfg.directors,
+        interval_ms = cfg.interval_ms(),
+        draining = shared.draining(),
+        socket = %cfg.control_socket.display(),
+        "agent starting"
+    );
+    let (tx, rx) = watch::channel(None);
+    if cfg.addresses.is_none() {
+        tokio::spawn(collect::discover_addresses(shared.clone(), cfg.vips()));
+    }
+    tokio::spawn(collect::probes(shared.clone(), cfg.probes.clone()));
+    tokio::spawn(collect::reports(shared.clone(), sampler, tx));
+    tokio::spawn(client::run(shared.clone(), rx));
+    tokio::spawn(control::serve(listener, shared.clone()));
+
+    let sig = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    info!(signal = sig, "stopping");
+    let _ = std::fs::remove_file(&cfg.control_socket);
+    Ok(())
+}

@@ -1,0 +1,528 @@
+//! The agent's TOML configuration: parsing, defaults and validation, with errors that name the
+//! field and the offending value.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::setup::Mode;
+
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/realserver-agent.sock";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/realserver-agent";
+pub const DEFAULT_INTERVAL_MS: u64 = 1000;
+/// Directors reject reports that arrive less than 100 ms apart; 200 ms leaves room for jitter.
+pub const INTERVAL_RANGE: RangeInclusive<u64> = 200..=60_000;
+/// Probe timeout when `timeout_ms` is not given (capped at the interval).
+pub const DEFAULT_PROBE_TIMEOUT_MS: u64 = 1000;
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    name: Option<String>,
+    #[serde(default)]
+    directors: Vec<String>,
+    addresses: Option<Vec<String>>,
+    interval_ms: Option<u64>,
+    #[serde(default)]
+    ports: Vec<u16>,
+    #[serde(default)]
+    probe: Vec<RawProbe>,
+    control_socket: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    setup: Option<RawSetup>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    kind: ProbeKind,
+    port: u16,
+    path: Option<String>,
+    host: Option<String>,
+    address: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawSetup {
+    mode: Mode,
+    #[serde(default)]
+    vips: Vec<String>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    Tcp,
+    Http,
+}
+
+impl ProbeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Tcp => "tcp",
+            ProbeKind::Http => "http",
+        }
+    }
+}
+
+/// A probe of the local application, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeSpec {
+    pub kind: ProbeKind,
+    pub address: IpAddr,
+    pub port: u16,
+    /// HTTP only: request path and Host header.
+    pub path: String,
+    pub host: String,
+    pub timeout: Duration,
+}
+
+/// The `[setup]` section: how `realserver-agent setup` prepares this host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetupSpec {
+    pub mode: Mode,
+    pub vips: Vec<IpAddr>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub name: String,
+    /// Director API addresses, "HOST:PORT".
+    pub directors: Vec<String>,
+    /// The RIPs to report; `None` = discover the host's global addresses.
+    pub addresses: Option<Vec<IpAddr>>,
+    pub interval: Duration,
+    pub ports: Vec<u16>,
+    pub probes: Vec<ProbeSpec>,
+    pub control_socket: PathBuf,
+    pub state_dir: PathBuf,
+    pub setup: Option<SetupSpec>,
+}
+
+impl Config {
+    /// Reads and validates `path`; errors name the file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        parse(&text, system_hostname).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+
+    /// `run` needs directors to report to.
+    pub fn require_directors(&self) -> Result<(), String> {
+        if self.directors.is_empty() {
+            return Err(
+                "directors: at least one director API address (\"HOST:PORT\") is required".into(),
+            );
+        }
+        Ok(())
+    }
+
+    pub fn interval_ms(&self) -> u64 {
+        self.interval.as_millis() as u64
+    }
+
+    /// The VIPs of `[setup]`, never reported as real-server addresses.
+    pub fn vips(&self) -> Vec<IpAddr> {
+        self.setup
+            .as_ref()
+            .map(|s| s.vips.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The kernel's host name (of this UTS namespace).
+pub fn system_hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Parses and validates a configuration; `hostname` supplies the default `name`.
+pub fn parse(text: &str, hostname: impl FnOnce() -> Option<String>) -> Result<Config, String> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+
+    let name = match raw.name {
+        Some(n) => {
+            validate_name(&n).map_err(|e| format!("name = {n:?}: {e}"))?;
+            n
+        }
+        None => {
+            let h = hostname().ok_or("name: not set and the host name is unknown")?;
+            validate_name(&h).map_err(|e| format!("name (from the host name {h:?}): {e}"))?;
+            h
+        }
+    };
+
+    let mut directors = Vec::new();
+    for (i, d) in raw.directors.iter().enumerate() {
+        let a = parse_director(d).map_err(|e| format!("directors[{i}] = {d:?}: {e}"))?;
+        if directors.contains(&a) {
+            return Err(format!("directors[{i}] = {d:?}: listed twice"));
+        }
+        directors.push(a);
+    }
+
+    let interval_ms = raw.interval_ms.unwrap_or(DEFAULT_INTERVAL_MS);
+    if !INTERVAL_RANGE.contains(&interval_ms) {
+        return Err(format!(
+            "interval_ms = {interval_ms}: must be between {} and {}",
+            INTERVAL_RANGE.start(),
+            INTERVAL_RANGE.end()
+        ));
+    }
+
+    let setup = match raw.setup {
+        Some(s) => {
+            let mut vips = Vec::new();
+            for (i, v) in s.vips.iter().enumerate() {
+                let a = parse_vip(v).map_err(|e| format!("setup.vips[{i}] = {v:?}: {e}"))?;
+                if vips.contains(&a) {
+                    return Err(format!("setup.vips[{i}] = {v:?}: listed twice"));
+                }
+                vips.push(a);
+            }
+            Some(SetupSpec { mode: s.mode, vips })
+        }
+        None => None,
+    };
+
+    let addresses = match raw.addresses {
+        Some(list) => {
+            let mut out = Vec::new();
+            for (i, a) in list.iter().enumerate() {
+                let ip: IpAddr = a
+                    .parse()
+                    .map_err(|_| format!("addresses[{i}] = {a:?}: not an IP address"))?;
+                if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
+                    return Err(format!(
+                        "addresses[{i}] = {a:?}: not a unicast address of this host"
+                    ));
+                }
+                if out.contains(&ip) {
+                    return Err(format!("addresses[{i}] = {a:?}: listed twice"));
+                }
+                if setup.as_ref().is_some_and(|s| s.vips.contains(&ip)) {
+                    return Err(format!(
+                        "addresses[{i}] = {a:?}: is a VIP of [setup]; list the real-server \
+                         addresses (RIPs) the directors forward to"
+                    ));
+                }
+                out.push(ip);
+            }
+            if out.is_empty() {
+                return Err(
+                    "addresses: empty; leave it out to report the host's global addresses".into(),
+                );
+            }
+            Some(out)
+        }
+        None => None,
+    };
+
+    let mut seen = BTreeSet::new();
+    for (i, p) in raw.ports.iter().enumerate() {
+        if *p == 0 {
+            return Err(format!("ports[{i}] = 0: not a port"));
+        }
+        if !seen.insert(*p) {
+            return Err(format!("ports[{i}] = {p}: listed twice"));
+        }
+    }
+
+    let mut probes = Vec::new();
+    for (i, p) in raw.probe.into_iter().enumerate() {
+        probes.push(validate_probe(i, p, interval_ms)?);
+    }
+
+    Ok(Config {
+        name,
+        directors,
+        addresses,
+        interval: Duration::from_millis(interval_ms),
+        ports: raw.ports,
+        probes,
+        control_socket: raw
+            .control_socket
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+        state_dir: raw
+            .state_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+        setup,
+    })
+}
+
+fn validate_probe(i: usize, p: RawProbe, interval_ms: u64) -> Result<ProbeSpec, String> {
+    let f = |field: &str| format!("probe[{i}].{field}");
+    if p.port == 0 {
+        return Err(format!("{} = 0: not a port", f("port")));
+    }
+    let timeout_ms = p
+        .timeout_ms
+        .unwrap_or(DEFAULT_PROBE_TIMEOUT_MS.min(interval_ms));
+    // A probe must finish within the interval so every report carries a fresh result.
+    if timeout_ms == 0 || timeout_ms > interval_ms {
+        return Err(format!(
+            "{} = {timeout_ms}: must be between 1 and interval_ms ({interval_ms})",
+            f("timeout_ms")
+        ));
+    }
+    let address = match &p.address {
+        Some(a) => a
+            .parse::<IpAddr>()
+            .map_err(|_| format!("{} = {a:?}: not an IP address", f("address")))?,
+        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    if p.kind == ProbeKind::Tcp {
+        for (name, v) in [("path", &p.path), ("host", &p.host)] {
+            if let Some(v) = v {
+                return Err(format!(
+                    "{} = {v:?}: only http probes have a {name}",
+                    f(name)
+                ));
+            }
+        }
+    }
+    let path = p.path.unwrap_or_else(|| "/".into());
+    if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{} = {path:?}: must start with '/' and contain no spaces",
+            f("path")
+        ));
+    }
+    let host = p.host.unwrap_or_else(|| match address {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+    });
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{} = {host:?}: not a host name", f("host")));
+    }
+    Ok(ProbeSpec {
+        kind: p.kind,
+        address,
+        port: p.port,
+        path,
+        host,
+        timeout: Duration::from_millis(timeout_ms),
+    })
+}
+
+/// The directors' rule for agent names.
+fn validate_name(n: &str) -> Result<(), &'static str> {
+    if n.is_empty() || n.len() > 64 {
+        return Err("must be 1 to 64 characters");
+    }
+    if !n
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err("may only hold letters, digits, '.', '-' and '_'");
+    }
+    Ok(())
+}
+
+/// Normalises a director API address: "HOST:PORT" or "[IPV6]:PORT", optionally prefixed with
+/// "http://". Also used for the leader hints directors send.
+pub fn parse_director(s: &str) -> Result<String, String> {
+    let rest = s.strip_prefix("http://").unwrap_or(s);
+    if rest.contains("://") {
+        return Err("only http:// is supported".into());
+    }
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or("expected HOST:PORT, e.g. \"10.0.0.1:7000\"")?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or("expected HOST:PORT with a port 1..=65535")?;
+    if host.is_empty() || host.contains('/') {
+        return Err("expected HOST:PORT, e.g. \"10.0.0.1:7000\"".into());
+    }
+    if let Some(inner) = host.strip_prefix('[') {
+        let inner = inner
+            .strip_suffix(']')
+            .ok_or("unbalanced '[' in the host")?;
+        inner
+            .parse::<std::net::Ipv6Addr>()
+            .map_err(|_| "not an IPv6 address inside [ ]")?;
+    } else if host.contains(':') {
+        return Err("an IPv6 host needs brackets: \"[2001:db8::1]:7000\"".into());
+    }
+    Ok(format!("{host}:{port}"))
+}
+
+/// A VIP: an address, optionally with its host prefix ("/32", "/128").
+pub fn parse_vip(s: &str) -> Result<IpAddr, String> {
+    let (addr, plen) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let ip: IpAddr = addr.parse().map_err(|_| "not an IP address".to_string())?;
+    let host_len = if ip.is_ipv4() { "32" } else { "128" };
+    if let Some(p) = plen {
+        if p != host_len {
+            return Err(format!(
+                "a VIP is a single address: give no prefix or /{host_len}"
+            ));
+        }
+    }
+    if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
+        return Err("not a unicast address".into());
+    }
+    Ok(ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> Option<String> {
+        Some("rs-1".into())
+    }
+
+    fn err(text: &str) -> String {
+        parse(text, host).unwrap_err()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse("directors = [\"10.0.0.1:7000\"]", host).unwrap();
+        assert_eq!(c.name, "rs-1");
+        assert_eq!(c.directors, vec!["10.0.0.1:7000"]);
+        assert_eq!(c.addresses, None);
+        assert_eq!(c.interval, Duration::from_millis(1000));
+        assert!(c.ports.is_empty() && c.probes.is_empty());
+        assert_eq!(c.control_socket, Path::new(DEFAULT_CONTROL_SOCKET));
+        assert_eq!(c.state_dir, Path::new(DEFAULT_STATE_DIR));
+        assert!(c.setup.is_none());
+        assert!(c.require_directors().is_ok());
+        let c = parse("", host).unwrap();
+        assert!(c.require_directors().unwrap_err().contains("directors"));
+        assert!(parse("", || None).unwrap_err().contains("name"));
+    }
+
+    #[test]
+    fn full_example() {
+        let c = parse(
+            r#"
+            name = "web-1"
+            directors = ["10.0.0.1:7000", "http://[2001:db8::1]:7000/"]
+            addresses = ["10.0.1.1", "2001:db8:1::1"]
+            interval_ms = 200
+            ports = [80, 443]
+            control_socket = "/tmp/a.sock"
+            state_dir = "/tmp/state"
+
+            [[probe]]
+            kind = "http"
+            port = 80
+            path = "/healthz"
+            timeout_ms = 150
+
+            [[probe]]
+            kind = "tcp"
+            port = 443
+            address = "::1"
+
+            [setup]
+            mode = "tun"
+            vips = ["10.0.0.10", "2001:db8::10/128"]
+            "#,
+            host,
+        )
+        .unwrap();
+        assert_eq!(c.name, "web-1");
+        assert_eq!(c.directors, vec!["10.0.0.1:7000", "[2001:db8::1]:7000"]);
+        assert_eq!(c.addresses.as_ref().unwrap().len(), 2);
+        assert_eq!(c.interval_ms(), 200);
+        assert_eq!(c.ports, vec![80, 443]);
+        assert_eq!(c.probes[0].kind, ProbeKind::Http);
+        assert_eq!(c.probes[0].path, "/healthz");
+        assert_eq!(c.probes[0].host, "127.0.0.1");
+        assert_eq!(c.probes[0].timeout, Duration::from_millis(150));
+        // The default timeout is capped at the interval.
+        assert_eq!(c.probes[1].timeout, Duration::from_millis(200));
+        assert_eq!(c.probes[1].host, "[::1]");
+        let s = c.setup.unwrap();
+        assert_eq!(s.mode, Mode::Tun);
+        assert_eq!(s.vips.len(), 2);
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let c = parse(include_str!("../agent.example.toml"), || None).unwrap();
+        assert_eq!(c.name, "web-1");
+        assert_eq!(c.directors.len(), 3);
+        assert_eq!(c.probes.len(), 2);
+        assert_eq!(c.setup.unwrap().vips.len(), 2);
+    }
+
+    #[test]
+    fn errors_name_field_and_value() {
+        let e = err("interval_ms = 50");
+        assert!(e.contains("interval_ms = 50") && e.contains("200"), "{e}");
+        let e = err("bogus = 1");
+        assert!(e.contains("unknown field") && e.contains("bogus"), "{e}");
+        let e = err("directors = [\"10.0.0.1\"]");
+        assert!(e.contains("directors[0] = \"10.0.0.1\""), "{e}");
+        let e = err("directors = [\"2001:db8::1:7000\"]");
+        assert!(e.contains("brackets"), "{e}");
+        let e = err("directors = [\"https://a:1\"]");
+        assert!(e.contains("http://"), "{e}");
+        let e = err("addresses = [\"10.0.0.300\"]");
+        assert!(e.contains("addresses[0] = \"10.0.0.300\""), "{e}");
+        let e = err("addresses = []");
+        assert!(e.contains("addresses"), "{e}");
+        let e = err("addresses = [\"10.0.0.10\"]\n[setup]\nmode = \"dr\"\nvips = [\"10.0.0.10\"]");
+        assert!(e.contains("VIP"), "{e}");
+        let e = err("ports = [80, 80]");
+        assert!(e.contains("ports[1] = 80"), "{e}");
+        let e = err("ports = [70000]");
+        assert!(e.contains("70000"), "{e}");
+        let e = err("[[probe]]\nkind = \"udp\"\nport = 1");
+        assert!(e.contains("udp"), "{e}");
+        let e = err("[[probe]]\nkind = \"tcp\"\nport = 1\npath = \"/x\"");
+        assert!(e.contains("probe[0].path"), "{e}");
+        let e = err("[[probe]]\nkind = \"http\"\nport = 1\npath = \"x\"");
+        assert!(e.contains("probe[0].path = \"x\""), "{e}");
+        let e = err("interval_ms = 500\n[[probe]]\nkind = \"tcp\"\nport = 1\ntimeout_ms = 600");
+        assert!(e.contains("probe[0].timeout_ms = 600"), "{e}");
+        let e = err("[setup]\nmode = \"nat\"");
+        assert!(e.contains("nat"), "{e}");
+        let e = err("[setup]\nmode = \"dr\"\nvips = [\"10.0.0.10/24\"]");
+        assert!(e.contains("setup.vips[0] = \"10.0.0.10/24\""), "{e}");
+        let e = err("name = \"a b\"");
+        assert!(e.contains("name = \"a b\""), "{e}");
+    }
+
+    #[test]
+    fn director_addresses() {
+        assert_eq!(parse_director("a.example:7000").unwrap(), "a.example:7000");
+        assert_eq!(parse_director("http://10.0.0.1:7").unwrap(), "10.0.0.1:7");
+        assert!(parse_director("10.0.0.1:0").is_err());
+        assert!(parse_director(":7000").is_err());
+        assert!(parse_director("[::1:7000").is_err());
+        assert!(parse_director("[zz]:7000").is_err());
+    }
+
+    #[test]
+    fn vips() {
+        assert_eq!(
+            parse_vip("10.0.0.1/32").unwrap(),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        assert!(parse_vip("2001:db8::1/64").is_err());
+        assert!(parse_vip("127.0.0.1").is_err());
+        assert!(parse_vip("x").is_err());
+    }
+}
