@@ -3,7 +3,9 @@
 //! VIP while checking that every one of them still works.
 //!
 //! Protocol: on a TCP connection the server first sends `NAME\n`, then answers every line `X` with
-//! `NAME X\n`. A UDP datagram `X` gets the answer `NAME X`.
+//! `NAME X\n`. A UDP datagram `X` gets the answer `NAME X`. The HTTP server answers every request
+//! with `200 OK` and the body `NAME\n`, after the delay (milliseconds) written in its delay file,
+//! if any: a slow handler the lab can switch on and off.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -63,6 +65,68 @@ fn serve_conn(name: &str, s: TcpStream) -> std::io::Result<()> {
         }
         w.write_all(format!("{name} {}", line).as_bytes())?;
     }
+}
+
+/// Serves HTTP/1.0 on `port` forever, each answer delayed by the number of milliseconds in
+/// `delay_file` (read per request; missing or empty = none).
+pub fn serve_http(name: &str, port: u16, delay_file: Option<std::path::PathBuf>) -> Result<()> {
+    let l = TcpListener::bind(("::", port))
+        .or_else(|_| TcpListener::bind(("0.0.0.0", port)))
+        .with_context(|| format!("http port {port}"))?;
+    eprintln!("lab-tool: {name} serving http on {port}");
+    for s in l.incoming().flatten() {
+        let name = name.to_string();
+        let delay_file = delay_file.clone();
+        std::thread::spawn(move || {
+            let delay = delay_file
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            let _ = http_answer(&name, s, Duration::from_millis(delay));
+        });
+    }
+    Ok(())
+}
+
+fn http_answer(name: &str, s: TcpStream, delay: Duration) -> std::io::Result<()> {
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut w = s.try_clone()?;
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    // Request line and headers, up to the blank line.
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+    }
+    std::thread::sleep(delay);
+    let body = format!("{name}\n");
+    w.write_all(
+        format!(
+            "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+/// One HTTP GET of `/` through `to`; the name in the answer's body.
+pub fn http_name(to: SocketAddr, timeout: Duration) -> Result<String> {
+    let mut s =
+        TcpStream::connect_timeout(&to, timeout).with_context(|| format!("connect {to}"))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: lab\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)
+        .with_context(|| format!("answer from {to}"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("{to}: not an HTTP answer: {text:?}"))?;
+    if !head.starts_with("HTTP/1.0 200") {
+        bail!("{to}: {}", head.lines().next().unwrap_or(""));
+    }
+    Ok(body.trim().to_string())
 }
 
 /// Opens a TCP connection and returns the name the server announced.

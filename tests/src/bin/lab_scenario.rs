@@ -1,4 +1,4 @@
-//! `lab-scenario [all|config|drift|traffic|failover|stateless]...` runs the IPVS lab scenarios on
+//! `lab-scenario [all|config|drift|traffic|failover|stateless|agents]...` runs the IPVS lab scenarios on
 //! a kernel with IPVS (normally inside the VM, via `tests/lab/run.sh`); `lab-scenario
 //! bench-reconcile [SERVICES]` runs the reconcile benchmark. Prints one `SCENARIO name: PASS|FAIL`
 //! line per scenario and exits non-zero if any failed.
@@ -13,7 +13,14 @@ use lvs_tests::lab::{self, guarded, Lab};
 use lvs_tests::netns::check_prerequisites;
 use lvs_tests::vip_cluster::NetCluster;
 
-const ALL: [&str; 5] = ["config", "drift", "traffic", "failover", "stateless"];
+const ALL: [&str; 6] = [
+    "config",
+    "drift",
+    "traffic",
+    "failover",
+    "stateless",
+    "agents",
+];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -87,6 +94,7 @@ fn main() {
             "traffic" => lab::scenario_traffic(&mut lab),
             "failover" => lab::scenario_failover(&mut lab, SyncMode::Multicast),
             "stateless" => lab::scenario_failover(&mut lab, SyncMode::Stateless),
+            "agents" => lab::scenario_agents(&mut lab),
             _ => unreachable!(),
         });
         match r {
