@@ -5,7 +5,7 @@ CARGO ?= cargo
 SHELL := /bin/bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all deps build release demo test unit lint fmt bench-commit bench-failover bench-reconcile clean
+.PHONY: all deps build release demo test unit lint fmt bench-commit bench-failover bench-reconcile bench-fanin bench-sim clean
 
 all: build
 
@@ -53,6 +53,11 @@ bench-commit: release
 # profile (default, then fast); BENCH_KILLS / BENCH_PARTITIONS change the counts.
 bench-failover: release deps
 	./target/release/bench-failover
+
+# 5,000 simulated agents (one report per second each, one process) against a single director on
+# loopback: the leader's CPU and the p99 time from a report to its weight decision.
+bench-fanin: release
+	./target/release/bench-fanin
 
 clean:
 	$(CARGO) clean

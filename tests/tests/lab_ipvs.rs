@@ -2,7 +2,8 @@
 //! operation, read back and compared, errors included), and the IPVS scenarios on a real kernel
 //! (`lab-scenario all` in the lab VM, see `lvs_tests::lab`):
 //! config in every director's kernel as ipvsadm shows it, drift repair, traffic through the VIP in
-//! DR and NAT, failover with connection sync, and the stateless mh mode. One boot runs them all;
+//! DR and NAT, failover with connection sync, the stateless mh mode, and real-server agents with
+//! load-informed weights, health checks and drain (read back with ipvsadm). One boot runs them all;
 //! the log with each scenario's report is `target/lab/lab-ipvs.log`.
 
 #[test]
@@ -16,8 +17,8 @@ fn ipvs_lab_scenarios_pass() {
         .collect();
     assert_eq!(
         reports.len(),
-        5,
-        "expected five scenario reports in {}: {reports:#?}",
+        6,
+        "expected six scenario reports in {}: {reports:#?}",
         r.log_path.display()
     );
     assert!(reports.iter().all(|l| l.contains(": PASS")), "{reports:#?}");
