@@ -9,6 +9,40 @@ use anyhow::{anyhow, Context, Result};
 use crate::host::{self, Net};
 use crate::setup::{self, Wanted};
 
+/// Where and how a plan's changes are applied.
+struct Apply<'a> {
+    net: &'a Net,
+    links: &'a [host::Link],
+    state_file: &'a Path,
+    dry_run: bool,
+}
+
+impl Apply<'_> {
+    /// Applies `changes` in order, recording each applied one in `state` with `record`.
+    async fn run(
+        &self,
+        changes: &[setup::Change],
+        state: &mut setup::SetupState,
+        record: fn(&mut setup::SetupState, &setup::Change),
+    ) -> Result<()> {
+        for c in changes {
+            if self.dry_run {
+                println!("would: {c}");
+                continue;
+            }
+            let applied = self.net.apply(c, self.links).await;
+            if applied.is_ok() {
+                record(state, c);
+            }
+            // Whatever happened, the state file must describe what is applied so far.
+            setup::save_state(self.state_file, state)?;
+            applied?;
+            println!("{c}");
+        }
+        Ok(())
+    }
+}
+
 /// Prepares the host for `want`; `dry_run` prints the plan and changes nothing.
 pub async fn setup(want: &Wanted, state_file: &Path, dry_run: bool) -> Result<()> {
     if want.vips.is_empty() {
@@ -44,20 +78,14 @@ pub async fn setup(want: &Wanted, state_file: &Path, dry_run: bool) -> Result<()
     for n in &plan.notes {
         eprintln!("{n}");
     }
-    for c in &plan.changes {
-        if dry_run {
-            println!("would: {c}");
-            continue;
-        }
-        let applied = net.apply(c, &links).await;
-        if applied.is_ok() {
-            setup::record_setup(&mut state, c);
-        }
-        // Whatever happened, the state file must describe what is applied so far.
-        setup::save_state(state_file, &state)?;
-        applied?;
-        println!("{c}");
-    }
+    let ctx = Apply {
+        net: &net,
+        links: &links,
+        state_file,
+        dry_run,
+    };
+    ctx.run(&plan.changes, &mut state, setup::record_setup)
+        .await?;
     if dry_run {
         return Ok(());
     }
@@ -100,19 +128,14 @@ pub async fn teardown(state_file: &Path, dry_run: bool) -> Result<()> {
     for n in &plan.notes {
         println!("note: {n}");
     }
-    for c in &plan.changes {
-        if dry_run {
-            println!("would: {c}");
-            continue;
-        }
-        let applied = net.apply(c, &links).await;
-        if applied.is_ok() {
-            setup::record_teardown(&mut state, c);
-        }
-        setup::save_state(state_file, &state)?;
-        applied?;
-        println!("{c}");
-    }
+    let ctx = Apply {
+        net: &net,
+        links: &links,
+        state_file,
+        dry_run,
+    };
+    ctx.run(&plan.changes, &mut state, setup::record_teardown)
+        .await?;
     if dry_run {
         return Ok(());
     }
