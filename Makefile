@@ -59,6 +59,11 @@ bench-failover: release deps
 bench-fanin: release
 	./target/release/bench-fanin
 
+# The scheduling simulator's degraded-server scenario (a server's capacity halves mid-run) over
+# BENCH_SEEDS seeds: the load-informed policy's p99 against the JSQ oracle and static wlc.
+bench-sim: release
+	./target/release/bench-sim
+
 clean:
 	$(CARGO) clean
 	rm -rf /tmp/lvs-demo

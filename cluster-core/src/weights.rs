@@ -2,13 +2,16 @@
 //! that track each server's capacity without oscillating. Pure: no I/O, time is passed in.
 //!
 //! Per member, a report gives a capacity sample (`Input::Load`: throughput / max(busy, floor);
-//! `Input::Latency`: 1 / (latency + fuzz)). Samples are smoothed by an asymmetric EWMA (falls
-//! fast, rises slowly) and mapped to `scale · ĉ / max ĉ`, clamped to `[min_fraction·scale,
-//! scale]`. Output changes smaller than the deadband are skipped and larger ones are slew
+//! `Input::Latency`: 1 / (latency + fuzz)): capacity rather than load, so the estimate hardly
+//! depends on the member's own weight and the loop stays open. Its numerator and denominator are
+//! averaged by two EWMAs, a fast one and a slow one, and the estimate is the smaller ratio (drops
+//! show quickly, rises slowly, with little bias from noise). Weights are `scale · ĉ / ĉ_ref`,
+//! clamped to `[min_fraction·scale, scale]`, where `ĉ_ref` follows the largest estimate with a
+//! hysteresis. Output changes smaller than the deadband are skipped and larger ones are slew
 //! limited. Members whose reports stop keep their weight for a while and then decay toward their
 //! configured weight mapped onto the same scale; they never reach 0 (quiescing is the health
-//! checks' job). A member that starts (or resumes) reporting goes through a blackout (weight kept)
-//! and a slow start (linear ramp) before its estimate is trusted in full.
+//! checks' job). A member that starts (or resumes) reporting goes through a blackout (weight
+//! kept) and a slow start (linear ramp) before its estimate is trusted in full.
 
 use std::collections::BTreeMap;
 
@@ -38,7 +41,7 @@ impl Input {
 /// `lvsctl simulate`): they meet the degraded-server goal with reports every second.
 #[derive(Clone, Debug)]
 pub struct Params {
-    /// Weight of the member with the largest estimated capacity (W).
+    /// Weight of the member with the reference (largest) estimated capacity (W).
     pub scale: u32,
     /// Lowest computed weight as a fraction of `scale`: a server never starves completely,
     /// which keeps it producing the reports that let its weight recover.
@@ -52,14 +55,23 @@ pub struct Params {
     /// Added to latencies before taking ratios (Latency input), so that 10 ms vs 80 ms does not
     /// become 1:8 (lvs-kiss' fuzz).
     pub latency_fuzz_ms: f64,
-    /// EWMA time constant when a sample is above the estimate (slow: capacity is believed
-    /// gradually, and one lucky period does not pull traffic in).
+    /// Time constant of the slow EWMA, which governs rises of the estimate (capacity is
+    /// believed gradually, and a few lucky periods do not pull traffic in).
     pub tau_up_ms: f64,
-    /// EWMA time constant when a sample is below the estimate (fast: an overloaded server's
-    /// queue grows without bound, an underloaded one only idles).
+    /// Time constant of the fast EWMA, which governs drops (an overloaded server's queue grows
+    /// without bound, an underloaded one only idles).
     pub tau_down_ms: f64,
+    /// Load input: both EWMAs span at least this many completed requests (their time
+    /// constant is at least this / throughput). A capacity estimate's noise falls with the
+    /// square root of the requests it is made of, so a server with little traffic is averaged
+    /// over a longer time rather than reacting to noise.
+    pub min_span_requests: f64,
     /// Relative change of the output below which the weight is left alone.
     pub deadband: f64,
+    /// The reference capacity (the one that maps to `scale`) follows the largest trusted
+    /// estimate only when that moves by more than this fraction: with equal servers the
+    /// largest of several noisy estimates would otherwise move every weight at once.
+    pub norm_band: f64,
     /// Largest relative increase per step.
     pub slew_up: f64,
     /// Largest relative decrease per step (larger than `slew_up`, for the same asymmetry as the
@@ -71,7 +83,9 @@ pub struct Params {
     pub fresh_periods: f64,
     /// After the fresh window, the weight is held unchanged for this many more periods.
     pub hold_periods: f64,
-    /// Then it decays toward the static-scaled weight with this time constant.
+    /// Then it decays toward the static-scaled weight with this time constant: slowly, since a
+    /// silent agent is more often a dead agent than a changed server, and the last estimate is
+    /// better evidence than the configured weight (the silent-agent scenario shows the cost).
     pub decay_tau_ms: f64,
     /// A new (or returning) reporter keeps its static-scaled weight this long after its first
     /// usable report, while its estimate settles (gRPC WRR's blackout).
@@ -91,15 +105,17 @@ impl Default for Params {
             busy_floor: 0.02,
             min_throughput: 0.5,
             latency_fuzz_ms: 20.0,
-            tau_up_ms: 20_000.0,
+            tau_up_ms: 30_000.0,
             tau_down_ms: 4_000.0,
-            deadband: 0.08,
+            min_span_requests: 800.0,
+            deadband: 0.1,
+            norm_band: 0.05,
             slew_up: 0.25,
             slew_down: 0.5,
             report_period_ms: 1000,
             fresh_periods: 2.0,
             hold_periods: 3.0,
-            decay_tau_ms: 15_000.0,
+            decay_tau_ms: 60_000.0,
             blackout_ms: 10_000,
             slow_start_ms: 30_000,
             slow_start_aggression: 1.0,
@@ -182,6 +198,14 @@ struct Member {
     static_weight: u32,
     /// Smoothed capacity; reset when reports resume after going stale.
     est: Option<f64>,
+    /// EWMAs of the samples' numerators and denominators (throughput and busy, or 1 and
+    /// latency + fuzz) with `tau_down_ms` and with `tau_up_ms`. `est` is the smaller of the two
+    /// ratios: a drop shows within the fast time constant, a rise only in the slow one. A ratio
+    /// of averages lets a period with little traffic (a noisy ratio) move the estimate little,
+    /// and taking the minimum of two smoothed ratios (rather than switching one EWMA's gain by
+    /// the sign of each noisy sample) keeps the estimate nearly unbiased under noise.
+    fast: (f64, f64),
+    slow: (f64, f64),
     /// `at_ms` of the newest report accepted (usable or not).
     last_at: Option<u64>,
     /// `at_ms` of the newest usable sample folded into `est` (EWMA time step).
@@ -204,6 +228,8 @@ impl Member {
         Member {
             static_weight,
             est: None,
+            fast: (0.0, 0.0),
+            slow: (0.0, 0.0),
             last_at: None,
             last_sample_at: None,
             resume_pending: true,
@@ -222,6 +248,8 @@ pub struct Controller<K: Ord + Clone> {
     input: Input,
     params: Params,
     members: BTreeMap<K, Member>,
+    /// Reference capacity (maps to `scale`), see `Params::norm_band`.
+    norm: Option<f64>,
 }
 
 impl<K: Ord + Clone> Controller<K> {
@@ -230,6 +258,7 @@ impl<K: Ord + Clone> Controller<K> {
             input,
             params,
             members: BTreeMap::new(),
+            norm: None,
         }
     }
 
@@ -282,30 +311,42 @@ impl<K: Ord + Clone> Controller<K> {
             m.ramp_from = None;
         }
         m.last_at = Some(sample.at_ms);
-        let Some(c) = capacity_sample(input, params, &sample) else {
+        let Some((num, den)) = capacity_sample(input, params, &sample) else {
             return;
         };
         if m.resume_pending {
             m.resume_pending = false;
             m.resume_at = Some(sample.at_ms);
         }
-        m.est = Some(match (m.est, m.last_sample_at) {
-            (Some(est), Some(prev)) => {
+        match (m.est, m.last_sample_at) {
+            (Some(_), Some(prev)) => {
                 let dt = sample.at_ms.saturating_sub(prev) as f64;
-                let tau = if c < est {
-                    params.tau_down_ms
-                } else {
-                    params.tau_up_ms
+                let ewma = |acc: &mut (f64, f64), tau: f64| {
+                    let alpha = if tau > 0.0 {
+                        1.0 - (-dt / tau).exp()
+                    } else {
+                        1.0
+                    };
+                    acc.0 += alpha * (num - acc.0);
+                    acc.1 += alpha * (den - acc.1);
                 };
-                let alpha = if tau > 0.0 {
-                    1.0 - (-dt / tau).exp()
-                } else {
-                    1.0
+                // Load: the numerator is the throughput (per second).
+                let span_ms = match input {
+                    Input::Load if m.slow.0 > 0.0 => {
+                        params.min_span_requests / m.slow.0.min(m.fast.0) * 1000.0
+                    }
+                    _ => 0.0,
                 };
-                est + alpha * (c - est)
+                ewma(&mut m.fast, params.tau_down_ms.max(span_ms));
+                ewma(&mut m.slow, params.tau_up_ms.max(span_ms));
             }
-            _ => c,
-        });
+            _ => {
+                m.fast = (num, den);
+                m.slow = (num, den);
+            }
+        }
+        m.est = Some((m.fast.0 / m.fast.1).min(m.slow.0 / m.slow.1))
+            .filter(|c| c.is_finite() && *c > 0.0);
         m.last_sample_at = Some(sample.at_ms);
     }
 
@@ -324,13 +365,19 @@ impl<K: Ord + Clone> Controller<K> {
             .map(|m| phase_of(p, m, now_ms))
             .collect();
         // Normalise by the members whose estimates are trusted right now.
-        let norm = self
+        let top = self
             .members
             .values()
             .zip(&phases)
             .filter(|(_, ph)| matches!(ph, Phase::Fresh | Phase::Held | Phase::SlowStart))
             .filter_map(|(m, _)| m.est)
             .fold(0.0_f64, f64::max);
+        let norm = match self.norm {
+            _ if top <= 0.0 => 0.0,
+            Some(n) if (top - n).abs() <= p.norm_band * n => n,
+            _ => top,
+        };
+        self.norm = (norm > 0.0).then_some(norm);
         let w_min = p.min_weight();
         let scale = p.scale.max(1);
         let mut out = BTreeMap::new();
@@ -431,22 +478,25 @@ fn static_scaled(scale: u32, w: u32, max_static: u32) -> u32 {
     ((scale as f64 * w as f64 / max_static as f64).round() as u32).clamp(1, scale)
 }
 
-fn capacity_sample(input: Input, p: &Params, s: &Sample) -> Option<f64> {
-    let c = match input {
+/// A report as the numerator and denominator of a capacity sample, `None` when it carries no
+/// information.
+fn capacity_sample(input: Input, p: &Params, s: &Sample) -> Option<(f64, f64)> {
+    let (num, den) = match input {
         Input::Load => {
             let thr = s.throughput.filter(|t| t.is_finite() && *t >= 0.0)?;
             let busy = s.busy.filter(|b| b.is_finite() && *b >= 0.0)?.min(1.0);
             if thr < p.min_throughput.max(f64::MIN_POSITIVE) {
                 return None;
             }
-            thr / busy.max(p.busy_floor).max(1e-9)
+            (thr, busy.max(p.busy_floor).max(1e-9))
         }
         Input::Latency => {
             let lat = s.latency_ms.filter(|l| l.is_finite() && *l >= 0.0)?;
-            1.0 / (lat + p.latency_fuzz_ms.max(0.0))
+            (1.0, lat + p.latency_fuzz_ms.max(1e-9))
         }
     };
-    (c.is_finite() && c > 0.0).then_some(c)
+    let c = num / den;
+    (num.is_finite() && den.is_finite() && c.is_finite() && c > 0.0).then_some((num, den))
 }
 
 fn phase_of(p: &Params, m: &Member, now: u64) -> Phase {
@@ -507,8 +557,9 @@ mod tests {
         }
     }
 
-    /// Two members "a" (static 1) and "b" (static 1), both reporting fresh from t=0 for `secs`
-    /// with capacities given per second; steps every second; returns the controller.
+    /// Reports from `from_s` for `secs` seconds (capacity per member and second, `None` =
+    /// silent), each at half load with plenty of traffic (so the time constants are the
+    /// configured ones, not `min_span_requests`), and a step half a second after each.
     fn run(
         ctl: &mut Controller<&'static str>,
         from_s: u64,
@@ -520,7 +571,7 @@ mod tests {
         for s in from_s..from_s + secs {
             for k in &keys {
                 if let Some(c) = cap(k, s) {
-                    ctl.report(k, load(s * P, c * 0.5, 0.5));
+                    ctl.report(k, load(s * P, c * 50.0, 0.5));
                 }
             }
             out.push(ctl.step(s * P + 500));
@@ -565,8 +616,9 @@ mod tests {
         let d = run(&mut c, 60, 30, |k, _| {
             Some(if k == "b" { 50.0 } else { 100.0 })
         });
-        let down = d.iter().position(|d| d["b"].weight <= 550).unwrap();
-        assert!(down <= 12, "reached ~half after {down} s");
+        // The fast EWMA (4 s) and the deadband make a staircase: within 20% after 8 s.
+        let down = d.iter().position(|d| d["b"].weight <= 600).unwrap();
+        assert!(down <= 8, "reached ~half after {down} s");
         assert_eq!(d.last().unwrap()["b"].phase, Phase::Fresh);
         assert!((480..=560).contains(&d.last().unwrap()["b"].weight));
         assert_eq!(d.last().unwrap()["a"].weight, 1000);
@@ -636,7 +688,7 @@ mod tests {
         });
         assert_eq!(c.weight(&"b"), Some(200));
         // b goes silent at t = 80 s.
-        let d = run(&mut c, 80, 120, |k, _| (k == "a").then_some(100.0));
+        let d = run(&mut c, 80, 200, |k, _| (k == "a").then_some(100.0));
         // Last report at 79 s; steps at 80.5 s, 81.5 s, ..: fresh until 81 s, held until 84 s.
         assert_eq!(d[0]["b"].phase, Phase::Fresh);
         for d in &d[1..4] {
@@ -660,7 +712,7 @@ mod tests {
         run(&mut c, 0, 80, |_, _| Some(100.0));
         // Slow start brought a from 100 to within the deadband of 1000.
         assert!(c.weight(&"a").unwrap() >= 920);
-        let d = run(&mut c, 80, 120, |k, _| (k == "b").then_some(100.0));
+        let d = run(&mut c, 80, 300, |k, _| (k == "b").then_some(100.0));
         assert_eq!(d.last().unwrap()["a"].weight, 100);
         assert!(d.iter().all(|d| d["a"].weight >= 100));
         assert_eq!(d.last().unwrap()["a"].phase, Phase::Decaying);
@@ -766,7 +818,7 @@ mod tests {
 
     #[test]
     fn weights_no_oscillation_under_noisy_constant_input() {
-        // Deterministic multiplicative noise of ±20% (uniform) on both members.
+        // Deterministic multiplicative noise of ±20% (uniform) on every member.
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut noise = move || {
             x ^= x << 13;
@@ -791,6 +843,27 @@ mod tests {
             assert!(c.reversals(&k) <= 9, "{k}: {} reversals", c.reversals(&k));
         }
         assert!(writes <= 30, "{writes} weight writes in 9 minutes");
+    }
+
+    #[test]
+    fn weights_low_traffic_is_averaged_over_more_time() {
+        // Same capacities (100 per busy second) and the same halving; "a" serves 5000 req/s,
+        // "b" 10 req/s, so b's averages span min_span_requests / 10 = 80 s instead of 4 s.
+        let mut c = pair();
+        let mut last = BTreeMap::new();
+        for s in 0..600u64 {
+            let cap = if s < 200 { 100.0 } else { 50.0 };
+            c.report(&"a", load(s * P, cap * 50.0, 0.5));
+            c.report(&"b", load(s * P, cap * 0.1, 0.1));
+            last = c.step(s * P + 500);
+            if s == 210 {
+                let (a, b) = (last["a"].capacity.unwrap(), last["b"].capacity.unwrap());
+                assert!(a < 0.6 * 5000.0 / 0.5, "a already near half: {a}");
+                assert!(b > 0.85 * 100.0, "b still near its old capacity: {b}");
+            }
+        }
+        // It gets there all the same (at 5 req/s the span is 160 s).
+        assert!(last["b"].capacity.unwrap() < 60.0);
     }
 
     #[test]

@@ -157,6 +157,8 @@ pub enum Verb {
     /// Cluster status and membership
     #[command(subcommand)]
     Cluster(ClusterVerb),
+    /// Simulate the schedulers and the load-informed weight policy (local, no director)
+    Simulate(crate::simulate::SimulateArgs),
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]

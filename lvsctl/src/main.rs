@@ -9,6 +9,7 @@ mod ctx;
 mod json;
 mod output;
 mod reads;
+mod simulate;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -28,6 +29,9 @@ fn main() -> ExitCode {
         // A closed pipe is not worth an error message.
         let _ = out.write_all(&script).and_then(|_| out.flush());
         return ExitCode::SUCCESS;
+    }
+    if let Verb::Simulate(a) = &cli.verb {
+        return simulate::run(a, cli.global.output).map_or_else(fail, |()| ExitCode::SUCCESS);
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -80,7 +84,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Verb::HealthCheck(v) => commands::health_check(ctx, v).await,
         Verb::Sync(v) => commands::sync(ctx, v).await,
         Verb::Cluster(v) => reads::cluster_verb(ctx, v).await,
-        Verb::Completions { .. } => Ok(()),
+        Verb::Completions { .. } | Verb::Simulate(_) => Ok(()),
     }
 }
 
