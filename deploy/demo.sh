@@ -336,9 +336,14 @@ echo "no $NS_PREFIX-* namespaces left"
 
 # Part 3: kernel IPVS. This machine's kernel may have no IPVS, so tests/lab/run.sh boots the lab VM
 # (Debian's kernel under qemu) with the release binaries, or uses the host when it has IPVS.
-step "Part 3: kernel IPVS, traffic through the VIP and a failover that keeps connections (lab VM or host IPVS)"
+step "Part 3: kernel IPVS, traffic through the VIP, a failover that keeps connections, and agent-driven weights, health checks and drain (lab VM or host IPVS)"
 [ -x target/release/lab-scenario ] || { echo "demo: build the release binaries first (make release)" >&2; exit 1; }
 bash tests/lab/run.sh -- lab-scenario demo
+
+# Part 4: the scheduling simulator needs no cluster: compare the schedulers when one of eight
+# servers loses half its capacity mid-run.
+step "Part 4: lvsctl simulate degraded (IPVS schedulers, a JSQ oracle and the load-informed policy)"
+"$BIN/lvsctl" simulate degraded --seeds 2
 
 echo
 echo "demo complete; logs and data are in $DEMO"
