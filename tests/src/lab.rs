@@ -1177,6 +1177,68 @@ impl Lab {
     }
 }
 
+/// `realserver-agent setup --mode tun` on a fresh real server (this kernel has ipip): the VIPs on
+/// tunl0/ip6tnl0 with the ARP and rp_filter sysctls, idempotent, and `teardown` undoes it.
+fn tun_setup(lab: &mut Lab) -> Result<String> {
+    let h = lab.c.topo.add_host("rs3");
+    let agent = bin("realserver-agent");
+    let agent = agent.to_str().expect("utf-8 path");
+    let state = lab.c.dir.path().join("rs3-setup.json");
+    let state = state.to_str().expect("utf-8 path");
+    let (v4, v6) = (lab.c.vip4.to_string(), lab.c.vip6.to_string());
+    let setup = [
+        agent,
+        "setup",
+        "--mode",
+        "tun",
+        "--vip",
+        &v4,
+        "--vip",
+        &v6,
+        "--state-file",
+        state,
+    ];
+    let sysctl = |k: &str| -> Result<String> {
+        Ok(h.run(&["cat", &format!("/proc/sys/net/ipv4/conf/{k}")])?
+            .trim()
+            .to_string())
+    };
+    let before = sysctl("all/arp_ignore")?;
+    let first = h.run(&setup)?;
+    let tunl0 = h.run(&["ip", "-o", "addr", "show", "dev", "tunl0"])?;
+    let ip6tnl0 = h.run(&["ip", "-o", "addr", "show", "dev", "ip6tnl0"])?;
+    let got = [
+        sysctl("all/arp_ignore")?,
+        sysctl("all/arp_announce")?,
+        sysctl("tunl0/arp_ignore")?,
+        sysctl("tunl0/rp_filter")?,
+        sysctl("all/rp_filter")?,
+    ];
+    if !tunl0.contains(&format!("{v4}/32"))
+        || !ip6tnl0.contains(&format!("{v6}/128"))
+        || got != ["1", "2", "1", "0", "0"]
+    {
+        bail!("setup --mode tun left tunl0: {tunl0:?} ip6tnl0: {ip6tnl0:?} sysctls (arp_ignore, arp_announce, tunl0 arp_ignore, tunl0 rp_filter, all rp_filter) {got:?}; it said:\n{first}");
+    }
+    let again = h.run(&setup)?;
+    if !again.trim_start().starts_with("unchanged") {
+        bail!("a second setup changed something:\n{again}");
+    }
+    let down = h.run(&[agent, "teardown", "--state-file", state])?;
+    let tunl0 = h.run(&["ip", "-o", "addr", "show", "dev", "tunl0"])?;
+    if tunl0.contains(&v4) || sysctl("all/arp_ignore")? != before {
+        bail!(
+            "teardown left tunl0: {tunl0:?}, arp_ignore {}; it said:\n{down}",
+            sysctl("all/arp_ignore")?
+        );
+    }
+    Ok(format!(
+        "setup --mode tun: {} changes, second run unchanged, teardown undid {}",
+        first.lines().count(),
+        down.lines().count()
+    ))
+}
+
 /// The agent scenario's config: the HTTP service under the latency policy with an HTTP health
 /// check (wlc, DR, configured weights 100:100), and a static TCP service on port 80 (weights 1:1)
 /// for the long-lived connections of the drain check.
@@ -1224,7 +1286,7 @@ pub fn agents_config(lab: &Lab) -> Config {
 /// - `realserver-agent drain` on rs2: weight 0 in both services, its held connections keep
 ///   working and new ones go to rs1; `ready` brings it back.
 pub fn scenario_agents(lab: &mut Lab) -> Result<String> {
-    let mut report = Vec::new();
+    let mut report = vec![tun_setup(lab)?];
     for i in 0..lab.reals.len() {
         fs::create_dir_all(lab.agent_dir(i))?;
         fs::write(lab.delay_file(i), "0")?;
