@@ -220,7 +220,8 @@ forward = "masq"
     );
     let stats = st.stats.unwrap();
     assert!(stats.reports_rejected >= 3, "{stats:?}");
-    assert!(stats.report_to_weight_p99_ms <= 1500.0, "{stats:?}");
+    // At most one control period plus scheduling delay on a loaded machine.
+    assert!(stats.report_to_weight_p99_ms <= 3000.0, "{stats:?}");
     eprintln!("latency weights rs1 {w1} rs2 {w2}; {stats:?}");
 
     // The watch stream (on the leader) carries derived-state transitions from now on.
