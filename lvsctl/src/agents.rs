@@ -190,23 +190,9 @@ fn agents_text(s: &pb::AgentsState) -> String {
         ));
     }
     if let Some(st) = &s.stats {
-        out.push_str(&stats_line(st));
+        out.push_str(&format!("{st}\n"));
     }
     out
-}
-
-fn stats_line(st: &pb::WeightEngineStats) -> String {
-    format!(
-        "weight engine: period {} ms, {} reports ({} rejected), {} steps, {} weight changes, report to weight p50 {:.0} ms p99 {:.0} ms max {:.0} ms\n",
-        st.period_ms,
-        st.reports_total,
-        st.reports_rejected,
-        st.steps,
-        st.weight_writes,
-        st.report_to_weight_p50_ms,
-        st.report_to_weight_p99_ms,
-        st.report_to_weight_max_ms
-    )
 }
 
 fn table(rows: &[Vec<String>]) -> String {

@@ -15,6 +15,24 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("lvs_
 
 pub mod convert;
 
+/// One line for people: `lvsctl agents` and the fan-in benchmark print it.
+impl std::fmt::Display for v1::WeightEngineStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "weight engine: period {} ms, {} reports ({} rejected), {} steps, {} weight changes, report to weight p50 {:.0} ms p99 {:.0} ms max {:.0} ms",
+            self.period_ms,
+            self.reports_total,
+            self.reports_rejected,
+            self.steps,
+            self.weight_writes,
+            self.report_to_weight_p50_ms,
+            self.report_to_weight_p99_ms,
+            self.report_to_weight_max_ms
+        )
+    }
+}
+
 /// gRPC metadata key carrying the leader's API address when a director cannot serve a request.
 pub const LEADER_HINT_KEY: &str = "x-lvs-leader";
 /// gRPC metadata key naming the API principal (until mTLS identities exist).

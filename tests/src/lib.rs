@@ -746,7 +746,7 @@ port = 9
 
 [[service]]
 key = "tcp/[2001:db8::1]:443"
-scheduler = "lc"
+scheduler = "wlc"
 weight_policy = "latency"
 persistence = { timeout = 600, netmask = "64" }
 health_check = { kind = "https", path = "/" }

@@ -544,11 +544,23 @@ fn drain_ready_status_and_metrics() {
     // Draining survives a restart of the agent.
     a.stop();
     let seen = d.reports().len();
+    // A report of the old process may still have been in flight, and the new process may have
+    // replaced its first report before it connected: tell them apart by when they were sent.
+    let restarted = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     a.start();
-    // A report of the old process may still have been in flight: the new one starts at seq 1.
-    let first = a.wait("a report after the restart", Duration::from_secs(5), || {
-        d.reports()[seen..].iter().find(|r| r.seq == 1).cloned()
-    });
+    let first = a.wait(
+        "a report after the restart",
+        Duration::from_secs(10),
+        || {
+            d.reports()[seen..]
+                .iter()
+                .find(|r| r.sent_unix_ms >= restarted)
+                .cloned()
+        },
+    );
     assert!(first.draining, "draining was lost over a restart");
 
     a.cli_ok(&["ready"]);

@@ -289,7 +289,8 @@ mod tests {
         assert_eq!(g.by_addr[&"10.0.1.1".parse::<IpAddr>().unwrap()], "b");
         assert_eq!(g.reports_total, 5);
         assert_eq!(g.reports_rejected, 3);
-        assert_eq!(g.agents["a"].rejected, 2);
+        // Only the flood counts against "a": the ghost report never registered it.
+        assert_eq!(g.agents["a"].rejected, 1);
     }
 
     #[test]

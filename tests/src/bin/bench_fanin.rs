@@ -534,18 +534,7 @@ async fn main() {
                 weights.iter().min().copied().unwrap_or(0),
                 weights.iter().max().copied().unwrap_or(0)
             );
-            println!(
-                "weight engine: period {} ms, {} reports ({} rejected), {} steps, {} weight \
-                 writes; report to weight p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-                st.period_ms,
-                st.reports_total,
-                st.reports_rejected,
-                st.steps,
-                st.weight_writes,
-                st.report_to_weight_p50_ms,
-                st.report_to_weight_p99_ms,
-                st.report_to_weight_max_ms
-            );
+            println!("{st}");
         }
         Err(e) => println!("GetAgents failed: {:?}: {}", e.code(), e.message()),
     }
