@@ -772,7 +772,7 @@ port = 5000
 
 [[service]]
 key = "fwmark/5"
-scheduler = "rr"
+scheduler = "wrr"
 weight_policy = "load"
 health_check = { kind = "exec", command = ["/usr/local/bin/check", "--deep"] }
 
