@@ -1285,7 +1285,9 @@ pub fn agents_config(lab: &Lab) -> Config {
 ///   and restores it after rise × interval once it is back;
 /// - `realserver-agent drain` on rs2: weight 0 in both services, its held connections keep
 ///   working and new ones go to rs1; `ready` brings it back.
-pub fn scenario_agents(lab: &mut Lab) -> Result<String> {
+/// With `show`, prints `lvsctl agents`, `lvsctl weights` and `ipvsadm -Ln` at the end, while the
+/// agents and services still run (the demo).
+pub fn scenario_agents(lab: &mut Lab, show: bool) -> Result<String> {
     let mut report = vec![tun_setup(lab)?];
     for i in 0..lab.reals.len() {
         fs::create_dir_all(lab.agent_dir(i))?;
@@ -1462,9 +1464,24 @@ pub fn scenario_agents(lab: &mut Lab) -> Result<String> {
     if lab.kernel_weight(leader, &svc, 1, HTTP_PORT)? != Some(0) {
         bail!("rs2 drained but still weighted in {svc}");
     }
+    // New connections come from an address of the client's that no earlier scenario used: the
+    // kernel keeps sending a reused client port to the real server of its old, closing entry.
+    let fresh_src = lab.c.topo.ipv4_for(77);
+    lab.c.client.run(&[
+        "ip",
+        "addr",
+        "replace",
+        &format!("{fresh_src}/24"),
+        "dev",
+        "eth0",
+    ])?;
+    let IpAddr::V4(vip4) = to80.ip() else {
+        unreachable!("the lab's VIP is IPv4")
+    };
+    let to80v4 = std::net::SocketAddrV4::new(vip4, PORT);
     let fresh: Vec<String> = lab.c.client.in_ns(move || {
         (0..10)
-            .map(|_| traffic::tcp_hello(to80, Duration::from_secs(5)))
+            .map(|_| traffic::tcp_hello_from(fresh_src, to80v4, Duration::from_secs(5)))
             .collect::<Result<Vec<_>>>()
     })??;
     if fresh.iter().any(|n| n != "rs1") {
@@ -1493,6 +1510,15 @@ pub fn scenario_agents(lab: &mut Lab) -> Result<String> {
         out.trim().lines().last().unwrap_or(""),
         drain_took.as_secs_f64()
     ));
+    if show {
+        println!("\n==> lvsctl agents and lvsctl weights (configured beside effective weights, health, agent)");
+        print!("{}", lab.c.lvsctl_ok(&["agents"]));
+        print!("{}", lab.c.lvsctl_ok(&["weights"]));
+        println!(
+            "\n==> ipvsadm -Ln in director {leader}'s namespace: the weights the leader programmed"
+        );
+        print!("{}", lab.ipvsadm(leader, &["-Ln"])?);
+    }
     drop(procs);
     Ok(report.join("; "))
 }

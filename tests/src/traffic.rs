@@ -144,6 +144,55 @@ pub fn tcp_hello(to: SocketAddr, timeout: Duration) -> Result<String> {
     Ok(name)
 }
 
+/// `tcp_hello` from IPv4 source address `from`: a fresh source address has no old IPVS
+/// connection entries, so the scheduler, not a reused client port, picks the real server.
+pub fn tcp_hello_from(
+    from: std::net::Ipv4Addr,
+    to: std::net::SocketAddrV4,
+    timeout: Duration,
+) -> Result<String> {
+    use std::os::fd::FromRawFd;
+    let sin = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor this function owns until it is wrapped.
+    let s = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error()).context("socket");
+        }
+        let s = TcpStream::from_raw_fd(fd);
+        // Linux bounds a blocking connect by the send timeout.
+        s.set_write_timeout(Some(timeout))?;
+        let local = sin(from, 0);
+        if libc::bind(fd, &local as *const _ as *const libc::sockaddr, len) != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("bind {from}"));
+        }
+        let remote = sin(*to.ip(), to.port());
+        if libc::connect(fd, &remote as *const _ as *const libc::sockaddr, len) != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("connect {to} from {from}"));
+        }
+        s
+    };
+    s.set_read_timeout(Some(timeout))?;
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line)
+        .with_context(|| format!("hello from {to}"))?;
+    let name = line.trim().to_string();
+    if name.is_empty() {
+        bail!("{to}: connection closed before the hello");
+    }
+    Ok(name)
+}
+
 /// One UDP request; the name that answered.
 pub fn udp_hello(to: SocketAddr, timeout: Duration) -> Result<String> {
     let bind: SocketAddr = if to.is_ipv4() {
