@@ -1285,7 +1285,8 @@ pub fn agents_config(lab: &Lab) -> Config {
 ///   and restores it after rise × interval once it is back;
 /// - `realserver-agent drain` on rs2: weight 0 in both services, its held connections keep
 ///   working and new ones go to rs1; `ready` brings it back.
-/// With `show`, prints `lvsctl agents`, `lvsctl weights` and `ipvsadm -Ln` at the end, while the
+///
+/// It starts with `realserver-agent setup --mode tun` on a fresh host. With `show`, prints `lvsctl agents`, `lvsctl weights` and `ipvsadm -Ln` at the end, while the
 /// agents and services still run (the demo).
 pub fn scenario_agents(lab: &mut Lab, show: bool) -> Result<String> {
     let mut report = vec![tun_setup(lab)?];
