@@ -1508,7 +1508,7 @@ pub fn scenario_agents(lab: &mut Lab, show: bool) -> Result<String> {
     )?;
     report.push(format!(
         "rs2 drained ({}): weight 0 after {:.1} s, {on_rs2} held connections kept working, 10 new ones all to rs1; ready restored it",
-        out.trim().lines().last().unwrap_or(""),
+        out.trim().lines().last().unwrap_or("").replace("; ", ", "),
         drain_took.as_secs_f64()
     ));
     if show {
