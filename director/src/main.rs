@@ -117,6 +117,9 @@ async fn bootstrap(raft: &Raft, cfg: &DirectorConfig) -> Result<()> {
     Ok(())
 }
 
+/// Names the gRPC health service answers for: the whole server ("") and each API service.
+const API_SERVICES: [&str; 4] = ["", "lvs.v1.Admin", "lvs.v1.Cluster", "lvs.v1.AgentReports"];
+
 /// Health-check transitions go to the watch stream with the other derived-state transitions.
 fn forward_health_events(
     health: &director::health::HealthHandle,
@@ -250,9 +253,31 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
             .add_service(raft_svc)
             .serve_with_incoming_shutdown(raft_incoming, stopped(stop_rx.clone())),
     );
+    // Standard gRPC health (grpc_health_probe, load-balancer checks) and server reflection
+    // (grpcurl) on the API port. Serving while the director runs, not serving from shutdown on.
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    for name in API_SERVICES {
+        health_reporter
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    // Only the API services are advertised: the Raft service listens on another port.
+    let mut reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lvs_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    for name in API_SERVICES.iter().filter(|n| !n.is_empty()) {
+        reflection = reflection.with_service_name(*name);
+    }
+    let reflection = reflection
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .build_v1()
+        .context("building the gRPC reflection service")?;
     let api_server = tokio::spawn(
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
+            .add_service(health_service)
+            .add_service(reflection)
             .add_service(AdminServer::new(api::AdminService {
                 node: node.clone(),
                 shutdown: stop_rx.clone(),
@@ -282,6 +307,11 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
 
     let why = shutdown_signal().await;
     info!(signal = why, "shutting down");
+    for name in API_SERVICES {
+        health_reporter
+            .set_service_status(name, tonic_health::ServingStatus::NotServing)
+            .await;
+    }
     // VIPs go first: openraft 0.9 cannot hand leadership over, so the others elect a new leader
     // once the lease runs out, and by then this node must hold nothing.
     tokio::task::spawn_blocking(move || vips.shutdown())
