@@ -157,6 +157,14 @@ pub enum Verb {
     /// Cluster status and membership
     #[command(subcommand)]
     Cluster(ClusterVerb),
+    /// Convert another tool's rules into the TOML `apply` takes (local, no director):
+    /// `import ipvsadm FILE` reads ipvsadm-save / ipvsadm -Sn output ("-" = stdin)
+    Import {
+        /// What the file is: ipvsadm
+        kind: String,
+        /// The file to read, or - for standard input
+        file: String,
+    },
     /// Simulate the schedulers and the load-informed weight policy (local, no director)
     Simulate(crate::simulate::SimulateArgs),
     /// Print a shell completion script

@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod commands;
 mod ctx;
+mod import;
 mod json;
 mod output;
 mod reads;
@@ -29,6 +30,15 @@ fn main() -> ExitCode {
         // A closed pipe is not worth an error message.
         let _ = out.write_all(&script).and_then(|_| out.flush());
         return ExitCode::SUCCESS;
+    }
+    if let Verb::Import { kind, file } = &cli.verb {
+        return match import::run(kind, file) {
+            Ok(toml) => {
+                print!("{toml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
     }
     if let Verb::Simulate(a) = &cli.verb {
         return simulate::run(a, cli.global.output).map_or_else(fail, |()| ExitCode::SUCCESS);
@@ -84,7 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Verb::HealthCheck(v) => commands::health_check(ctx, v).await,
         Verb::Sync(v) => commands::sync(ctx, v).await,
         Verb::Cluster(v) => reads::cluster_verb(ctx, v).await,
-        Verb::Completions { .. } | Verb::Simulate(_) => Ok(()),
+        Verb::Completions { .. } | Verb::Simulate(_) | Verb::Import { .. } => Ok(()),
     }
 }
 
