@@ -197,4 +197,30 @@ mod tests {
         assert!(im.warnings[1].starts_with("f:4: "), "{}", im.warnings[1]);
         assert!(im.warnings[1].contains("nosuch"), "{}", im.warnings[1]);
     }
+
+    proptest::proptest! {
+        /// Whatever the lines hold, the importer answers with a config and warnings, never a
+        /// panic, and every rule line is either taken or named in a warning.
+        #[test]
+        fn any_rules_give_config_or_warnings(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "-[Aa] -[tuf] [0-9.:\\[\\]a-f]{1,20}( -[srwpMbxyogmi] [0-9a-z.,:-]{0,12}){0,4}",
+                    "[ -~]{0,40}",
+                ],
+                0..12,
+            )
+        ) {
+            let text = lines.join("\n");
+            let im = ipvsadm("p", &text);
+            let rules = lines.iter().filter(|l| {
+                let t = l.trim();
+                !t.is_empty() && !t.starts_with('#')
+            }).count();
+            let taken = im.config.services.len()
+                + im.config.services.values().map(|s| s.reals.len()).sum::<usize>();
+            proptest::prop_assert_eq!(taken + im.warnings.len(), rules);
+            proptest::prop_assert!(im.warnings.iter().all(|w| w.starts_with("p:")));
+        }
+    }
 }
