@@ -489,9 +489,10 @@ impl Admin for AdminService {
         if known_leader(&self.node.raft.metrics().borrow()) != Some(self.node.id) {
             return self.forward_get_agents().await;
         }
-        let mut agents: Vec<pb::AgentInfo> = {
+        let (mut agents, total, rejected) = {
             let g = self.node.agents.lock();
-            g.agents
+            let agents: Vec<pb::AgentInfo> = g
+                .agents
                 .iter()
                 .map(|(name, e)| pb::AgentInfo {
                     agent: name.clone(),
@@ -508,14 +509,11 @@ impl Admin for AdminService {
                     last_error: e.last_error.clone(),
                     last: e.last.clone(),
                 })
-                .collect()
+                .collect();
+            (agents, g.reports_total, g.reports_rejected)
         };
         agents.sort_by(|a, b| a.agent.cmp(&b.agent));
         let (p50, p99, max) = self.node.agents.latency_summary();
-        let (total, rejected) = {
-            let g = self.node.agents.lock();
-            (g.reports_total, g.reports_rejected)
-        };
         let snap = self.node.engine.lock().expect("engine snapshot");
         Ok(Response::new(pb::AgentsState {
             node_id: self.node.id,

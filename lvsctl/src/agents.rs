@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::client::{admin, Call};
 use crate::ctx::Ctx;
 use crate::json;
+use crate::output::table;
 
 async fn get(ctx: &mut Ctx) -> Result<pb::AgentsState> {
     ctx.client
@@ -182,7 +183,20 @@ fn agents_text(s: &pb::AgentsState) -> String {
             a.rejected.to_string(),
         ]);
     }
-    let mut out = table(&rows);
+    let mut out = table(
+        &[
+            "AGENT",
+            "ADDRESSES",
+            "STATE",
+            "AGE",
+            "CPU",
+            "LOAD1",
+            "PROBES",
+            "REPORTS",
+            "REJECTED",
+        ],
+        &rows,
+    );
     for a in s.agents.iter().filter(|a| !a.last_error.is_empty()) {
         out.push_str(&format!(
             "{}: last rejected report: {}\n",
@@ -191,29 +205,6 @@ fn agents_text(s: &pb::AgentsState) -> String {
     }
     if let Some(st) = &s.stats {
         out.push_str(&format!("{st}\n"));
-    }
-    out
-}
-
-fn table(rows: &[Vec<String>]) -> String {
-    let n = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..n)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
     }
     out
 }
@@ -326,7 +317,19 @@ fn weights_text(s: &pb::AgentsState, only: Option<&str>) -> String {
             },
         ]);
     }
-    let mut out = table(&rows);
+    let mut out = table(
+        &[
+            "SERVICE",
+            "REAL",
+            "POLICY",
+            "CONFIGURED",
+            "EFFECTIVE",
+            "PHASE",
+            "HEALTH",
+            "AGENT",
+        ],
+        &rows,
+    );
     for sorry in s
         .sorry
         .iter()

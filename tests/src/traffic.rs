@@ -132,6 +132,11 @@ pub fn http_name(to: SocketAddr, timeout: Duration) -> Result<String> {
 /// Opens a TCP connection and returns the name the server announced.
 pub fn tcp_hello(to: SocketAddr, timeout: Duration) -> Result<String> {
     let s = TcpStream::connect_timeout(&to, timeout).with_context(|| format!("connect {to}"))?;
+    read_hello(s, to, timeout)
+}
+
+/// The name the server at `to` announces first on `s`.
+fn read_hello(s: TcpStream, to: impl std::fmt::Display, timeout: Duration) -> Result<String> {
     s.set_read_timeout(Some(timeout))?;
     let mut r = BufReader::new(s);
     let mut line = String::new();
@@ -181,16 +186,7 @@ pub fn tcp_hello_from(
         }
         s
     };
-    s.set_read_timeout(Some(timeout))?;
-    let mut r = BufReader::new(s);
-    let mut line = String::new();
-    r.read_line(&mut line)
-        .with_context(|| format!("hello from {to}"))?;
-    let name = line.trim().to_string();
-    if name.is_empty() {
-        bail!("{to}: connection closed before the hello");
-    }
-    Ok(name)
+    read_hello(s, to, timeout)
 }
 
 /// One UDP request; the name that answered.

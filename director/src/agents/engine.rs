@@ -285,30 +285,23 @@ impl Engine {
         self.drained = drained;
 
         let mut writes = 0;
-        let live: BTreeSet<ServiceKey> = services
+        // A controller per load/latency service; a changed policy starts a new one.
+        let live: BTreeMap<ServiceKey, WeightPolicy> = services
             .iter()
             .filter(|s| s.weight_policy.is_dynamic())
-            .map(|s| s.key)
+            .map(|s| (s.key, s.weight_policy))
             .collect();
-        self.ctls.retain(|k, _| live.contains(k));
+        self.ctls.retain(|k, c| live.get(k) == Some(&c.policy));
         for s in services.iter().filter(|s| s.weight_policy.is_dynamic()) {
-            let input = match s.weight_policy {
-                WeightPolicy::Latency => Input::Latency,
-                _ => Input::Load,
+            let Some(input) = Input::from_policy(s.weight_policy) else {
+                continue;
             };
-            let params = self.params.clone();
+            let params = &self.params;
             let c = self.ctls.entry(s.key).or_insert_with(|| ServiceCtl {
                 policy: s.weight_policy,
                 ctl: Controller::new(input, params.clone()),
                 last: BTreeMap::new(),
             });
-            if c.policy != s.weight_policy {
-                *c = ServiceCtl {
-                    policy: s.weight_policy,
-                    ctl: Controller::new(input, params),
-                    last: BTreeMap::new(),
-                };
-            }
             let members: Vec<(RealKey, u32)> = s
                 .reals
                 .iter()

@@ -55,8 +55,9 @@ fn not_leader(node: &Node) -> Status {
     s
 }
 
-/// The real servers (`SERVICE ADDRESS:PORT`) at each address of the current config.
-fn matched(node: &Node, known: &Mutex<Known>, addrs: &[IpAddr]) -> Vec<String> {
+/// The real servers (`SERVICE ADDRESS:PORT`) at `addrs` in the current config, and which of
+/// `addrs` are real servers at all.
+fn matched(node: &Node, known: &Mutex<Known>, addrs: &[IpAddr]) -> (Vec<String>, HashSet<IpAddr>) {
     let mut k = known.lock().expect("known addresses");
     let rev = node.state.read(|s| s.revision);
     if k.revision != Some(rev) {
@@ -74,13 +75,15 @@ fn matched(node: &Node, known: &Mutex<Known>, addrs: &[IpAddr]) -> Vec<String> {
         k.revision = Some(rev);
     }
     let mut out = Vec::new();
-    let mut seen = HashSet::new();
+    let mut real = HashSet::new();
     for a in addrs {
-        if seen.insert(*a) {
-            out.extend(k.addrs.get(a).into_iter().flatten().cloned());
+        if let Some(labels) = k.addrs.get(a) {
+            if real.insert(*a) {
+                out.extend(labels.iter().cloned());
+            }
         }
     }
-    out
+    (out, real)
 }
 
 type AckStream = Pin<Box<dyn Stream<Item = Result<pb::ReportAck, Status>> + Send>>;
@@ -130,11 +133,8 @@ impl AgentReports for AgentService {
                         (Err(e), true)
                     }
                     Ok(addrs) => {
-                        let m = matched(&node, &known, &addrs);
-                        let k = known.clone();
-                        let offer = registry.offer(msg, addrs, &peer, |a| {
-                            k.lock().expect("known").addrs.contains_key(a)
-                        });
+                        let (m, real) = matched(&node, &known, &addrs);
+                        let offer = registry.offer(msg, addrs, &peer, |a| real.contains(a));
                         match offer {
                             Offer::Accepted => (Ok(m), false),
                             Offer::Rejected(e) => (Err(e), true),
