@@ -1,7 +1,8 @@
 //! `lvsctl import ipvsadm FILE`: turns `ipvsadm-save` / `ipvsadm -Sn` output into the TOML that
 //! `lvsctl apply` takes. Each `-A`/`-a` line is parsed by lvsctl's own `service add` / `real add`
 //! flags (the same ipvsadm habits), so both read a rule the same way; what cannot be mapped is
-//! reported line by line and left out.
+//! reported line by line and left out. `lvsctl import keepalived FILE` (module [`keepalived`])
+//! does the same for keepalived.conf.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,9 @@ use cluster_core::model::{Config, ServiceKey};
 use crate::args;
 use crate::cli::{Cli, RealVerb, ServiceVerb, Verb};
 
-/// A config read from ipvsadm rules, with one warning per line that was left out.
+pub mod keepalived;
+
+/// A config read from ipvsadm rules or a keepalived.conf, with one warning per thing left out.
 #[derive(Debug, Default)]
 pub struct Imported {
     pub config: Config,
@@ -90,19 +93,37 @@ pub fn ipvsadm(name: &str, text: &str) -> Imported {
     out
 }
 
-/// `lvsctl import ipvsadm FILE`: the TOML on stdout, warnings on stderr; fails if what was read
+/// `lvsctl import KIND FILE`: the TOML on stdout, warnings on stderr; fails if what was read
 /// does not validate (naming the field and the value).
 pub fn run(kind: &str, file: &str) -> Result<String> {
-    if kind != "ipvsadm" {
-        bail!("KIND: {kind:?} is not supported (expected ipvsadm)");
-    }
-    let text = if file == "-" {
-        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
-    } else {
-        std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
-    };
     let name = if file == "-" { "<stdin>" } else { file };
-    let imported = ipvsadm(name, &text);
+    let (imported, left_out) = match kind {
+        "ipvsadm" => (ipvsadm(name, &read_input(file)?), "lines left out"),
+        "keepalived" => {
+            let im = if file == "-" {
+                let text = read_input(file)?;
+                // Includes of standard input are relative to the current directory.
+                keepalived::from_text(&keepalived::Fs, name, std::path::Path::new(""), &text)
+            } else {
+                keepalived::from_file(std::path::Path::new(file))
+            };
+            (im.map_err(|e| anyhow::anyhow!(e))?, "warnings")
+        }
+        other => bail!("KIND: {other:?} is not supported (expected ipvsadm or keepalived)"),
+    };
+    render(kind, name, &imported, left_out)
+}
+
+fn read_input(file: &str) -> Result<String> {
+    if file == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {file}"))
+    }
+}
+
+/// Prints the warnings to stderr and gives the validated config as TOML with a summary line.
+fn render(kind: &str, name: &str, imported: &Imported, left_out: &str) -> Result<String> {
     for w in &imported.warnings {
         eprintln!("lvsctl: warning: {w}");
     }
@@ -110,8 +131,13 @@ pub fn run(kind: &str, file: &str) -> Result<String> {
         .map_err(|e| anyhow::anyhow!("{name}: the imported rules do not validate: {e}"))?;
     let services = config.services.len();
     let reals: usize = config.services.values().map(|s| s.reals.len()).sum();
+    let vips = if config.vip_groups.is_empty() {
+        String::new()
+    } else {
+        format!(", {} VIP groups", config.vip_groups.len())
+    };
     Ok(format!(
-        "# lvsctl import ipvsadm {name}: {services} services, {reals} real servers, {} lines left out\n{}",
+        "# lvsctl import {kind} {name}: {services} services, {reals} real servers{vips}, {} {left_out}\n{}",
         imported.warnings.len(),
         config.to_toml()
     ))

@@ -3,7 +3,8 @@
 //! (`lab-scenario all` in the lab VM, see `lvs_tests::lab`):
 //! config in every director's kernel as ipvsadm shows it, drift repair, traffic through the VIP in
 //! DR and NAT, failover with connection sync, the stateless mh mode, and real-server agents with
-//! load-informed weights, health checks and drain (read back with ipvsadm). One boot runs them all;
+//! load-informed weights, health checks and drain (read back with ipvsadm), and migration (a
+//! keepalived.conf and ipvsadm-save rules through `lvsctl import` and `apply`). One boot runs them all;
 //! the log with each scenario's report is `target/lab/lab-ipvs.log`.
 
 #[test]
@@ -17,8 +18,8 @@ fn ipvs_lab_scenarios_pass() {
         .collect();
     assert_eq!(
         reports.len(),
-        6,
-        "expected six scenario reports in {}: {reports:#?}",
+        7,
+        "expected seven scenario reports in {}: {reports:#?}",
         r.log_path.display()
     );
     assert!(reports.iter().all(|l| l.contains(": PASS")), "{reports:#?}");

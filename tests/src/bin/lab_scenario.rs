@@ -1,4 +1,4 @@
-//! `lab-scenario [all|config|drift|traffic|failover|stateless|agents]...` runs the IPVS lab scenarios on
+//! `lab-scenario [all|config|drift|traffic|failover|stateless|agents|import]...` runs the IPVS lab scenarios on
 //! a kernel with IPVS (normally inside the VM, via `tests/lab/run.sh`); `lab-scenario
 //! bench-reconcile [SERVICES]` runs the reconcile benchmark. Prints one `SCENARIO name: PASS|FAIL`
 //! line per scenario and exits non-zero if any failed.
@@ -13,13 +13,14 @@ use lvs_tests::lab::{self, guarded, Lab};
 use lvs_tests::netns::check_prerequisites;
 use lvs_tests::vip_cluster::NetCluster;
 
-const ALL: [&str; 6] = [
+const ALL: [&str; 7] = [
     "config",
     "drift",
     "traffic",
     "failover",
     "stateless",
     "agents",
+    "import",
 ];
 
 fn main() {
@@ -95,6 +96,7 @@ fn main() {
             "failover" => lab::scenario_failover(&mut lab, SyncMode::Multicast),
             "stateless" => lab::scenario_failover(&mut lab, SyncMode::Stateless),
             "agents" => lab::scenario_agents(&mut lab, false),
+            "import" => lab::scenario_import(&mut lab),
             _ => unreachable!(),
         });
         match r {
