@@ -37,6 +37,13 @@ impl Addrs {
 
     /// Looks up an interface by name: index and hardware address.
     pub async fn link(&self, name: &str) -> Result<Link, String> {
+        self.find_link(name)
+            .await?
+            .ok_or_else(|| format!("interface {name:?} not found"))
+    }
+
+    /// Like `link`, with `None` when there is no such interface.
+    pub async fn find_link(&self, name: &str) -> Result<Option<Link>, String> {
         let mut links = self
             .handle
             .link()
@@ -45,10 +52,8 @@ impl Addrs {
             .execute();
         let msg = match links.try_next().await {
             Ok(Some(m)) => m,
-            Ok(None) => return Err(format!("interface {name:?} not found")),
-            Err(e) if errno(&e) == Some(libc::ENODEV) => {
-                return Err(format!("interface {name:?} not found"))
-            }
+            Ok(None) => return Ok(None),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => return Ok(None),
             Err(e) => return Err(format!("interface {name:?}: {e}")),
         };
         let mac = msg
@@ -61,10 +66,10 @@ impl Addrs {
                 _ => None,
             })
             .ok_or_else(|| format!("interface {name:?} has no Ethernet address"))?;
-        Ok(Link {
+        Ok(Some(Link {
             index: msg.header.index,
             mac,
-        })
+        }))
     }
 
     /// Addresses currently on the interface.

@@ -1,0 +1,6 @@
+//! Operations glue shared by `director`, `realserver-agent` and `lvsctl`: readiness, status and
+//! watchdog notifications for systemd (`notify`), and man pages plus shell completions generated
+//! from each binary's clap definition (`docs`, behind a hidden `__generate-docs OUTDIR` argument).
+
+pub mod docs;
+pub mod notify;
