@@ -116,6 +116,17 @@ pub struct LogStore {
 }
 
 impl LogStore {
+    /// The commit index openraft last saved (`save_committed`, just before it applies up to it);
+    /// `None` before the first commit or when it cannot be read. For metrics: openraft 0.9's
+    /// `RaftMetrics` has no commit index.
+    pub fn committed_index(&self) -> Option<u64> {
+        self.get_meta::<Option<LogId<NodeId>>>("committed")
+            .ok()
+            .flatten()
+            .flatten()
+            .map(|l| l.index)
+    }
+
     fn get_meta<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, SErr> {
         match self
             .meta

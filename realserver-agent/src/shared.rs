@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lvs_proto::v1 as pb;
@@ -54,6 +55,19 @@ struct Inner {
     last_report: Option<pb::AgentReport>,
     /// The last distinct ack error that was logged.
     logged_ack_error: Option<String>,
+    counts: Counts,
+}
+
+/// Totals since start, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Reports handed to a director stream.
+    pub sent: u64,
+    /// Acknowledgements accepting a report, and ones rejecting it.
+    pub acked: u64,
+    pub rejected: u64,
+    /// Report streams opened.
+    pub connects: u64,
 }
 
 pub struct Shared {
@@ -65,6 +79,8 @@ pub struct Shared {
     /// Wakes the collector for an immediate report (drain/ready, a new stream).
     pub report_now: Notify,
     acks: watch::Sender<AckSeen>,
+    /// Reports handed to a director stream (counted by the stream itself).
+    pub reports_sent: Arc<AtomicU64>,
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -139,9 +155,11 @@ impl Shared {
                 last_ack: None,
                 last_report: None,
                 logged_ack_error: None,
+                counts: Counts::default(),
             }),
             report_now: Notify::new(),
             acks: watch::channel(AckSeen::default()).0,
+            reports_sent: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -274,6 +292,7 @@ impl Shared {
         let mut g = self.lock();
         g.connected = Some((director.to_string(), Instant::now()));
         g.last_error = None;
+        g.counts.connects += 1;
     }
 
     pub fn set_disconnected(&self, error: &str) {
@@ -286,6 +305,11 @@ impl Shared {
     pub fn on_ack(&self, director: &str, ack: pb::ReportAck) {
         {
             let mut g = self.lock();
+            if ack.error.is_empty() {
+                g.counts.acked += 1;
+            } else {
+                g.counts.rejected += 1;
+            }
             if ack.error.is_empty() {
                 if g.logged_ack_error.take().is_some() {
                     info!(director, "reports are accepted again");
@@ -307,6 +331,13 @@ impl Shared {
             error: ack.error,
             director: director.to_string(),
         });
+    }
+
+    /// The totals since start.
+    pub fn counts(&self) -> Counts {
+        let mut c = self.lock().counts;
+        c.sent = self.reports_sent.load(Ordering::Relaxed);
+        c
     }
 
     pub fn status(&self) -> StatusView {

@@ -106,7 +106,20 @@ pub struct IpvsStatus {
     pub sync_mode: String,
     /// Whether this director holds the VIPs (and so runs the master daemon).
     pub holder: bool,
+    /// Failed kernel operations and failed reads of the kernel table, in total.
+    pub errors_total: u64,
+    /// Unix milliseconds of the end of the last pass in which every operation succeeded.
+    pub last_ok_pass_ms: u64,
+    /// Pass durations: how many fell in each bucket of `PASS_BUCKETS_S` (not cumulative; the
+    /// last slot counts the ones above the largest bound), and their sum.
+    pub pass_buckets: Vec<u64>,
+    pub pass_us_sum: u64,
 }
+
+/// Upper bounds, in seconds, of the pass-duration histogram's buckets.
+pub const PASS_BUCKETS_S: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
+];
 
 /// Read access to the status.
 #[derive(Clone, Default)]
@@ -269,6 +282,8 @@ struct Reconciler {
     /// The sloppy_tcp value this director last wrote, so it only resets what it set itself.
     sloppy: Option<bool>,
     overlay: Arc<Overlay>,
+    /// Failed kernel operations and reads so far (`IpvsStatus::errors_total`).
+    failures: u64,
 }
 
 impl Reconciler {
@@ -295,6 +310,7 @@ impl Reconciler {
             holder,
             sloppy: None,
             overlay,
+            failures: 0,
         }
     }
 
@@ -414,6 +430,8 @@ impl Reconciler {
     /// A socket-level failure (not a per-object error): drop the client and retry next pass.
     fn lost(&mut self, what: &str, e: IpvsError) {
         self.client = None;
+        self.failures += 1;
+        self.status.0.lock().expect("ipvs status").errors_total = self.failures;
         self.set_unavailable(Some(format!("{what}: {e}")));
     }
 
@@ -442,6 +460,7 @@ impl Reconciler {
         );
         // A full pass re-derives every error.
         let stale: Vec<String> = self.errors.keys().cloned().collect();
+        let failures = self.failures;
         let applied = self.apply(plan.service_ops, plan.dest_ops, &stale);
         let owned =
             reconcile::owned_after(&self.owned, None, &desired, |k| self.known.contains_key(k));
@@ -450,7 +469,7 @@ impl Reconciler {
         let mut st = self.status.0.lock().expect("ipvs status");
         st.foreign = plan.foreign.iter().map(|k| k.to_string()).collect();
         st.full_passes += 1;
-        self.finish(&mut st, started, applied, revision);
+        self.finish(&mut st, started, applied, revision, failures);
     }
 
     fn partial_pass(&mut self, keys: &BTreeSet<ServiceKey>) {
@@ -489,6 +508,7 @@ impl Reconciler {
             .filter(|o| prefixes.iter().any(|p| o.starts_with(p.as_str())))
             .cloned()
             .collect();
+        let failures = self.failures;
         let applied = self.apply(plan.service_ops, plan.dest_ops, &stale);
         let owned = reconcile::owned_after(&self.owned, Some(keys), &desired, |k| {
             self.known.contains_key(k)
@@ -496,13 +516,33 @@ impl Reconciler {
         self.store_owned(owned);
         let mut st = self.status.0.lock().expect("ipvs status");
         st.incremental_passes += 1;
-        self.finish(&mut st, started, applied, revision);
+        self.finish(&mut st, started, applied, revision, failures);
     }
 
-    fn finish(&self, st: &mut IpvsStatus, started: Instant, applied: u64, revision: u64) {
+    /// Records a finished pass; `failures_before` is the failure count when it started.
+    fn finish(
+        &self,
+        st: &mut IpvsStatus,
+        started: Instant,
+        applied: u64,
+        revision: u64,
+        failures_before: u64,
+    ) {
+        let took = started.elapsed();
         st.revision = revision;
         st.last_pass_ms = unix_ms();
-        st.last_pass_us = started.elapsed().as_micros() as u64;
+        st.last_pass_us = took.as_micros() as u64;
+        st.errors_total = self.failures;
+        if self.failures == failures_before {
+            st.last_ok_pass_ms = st.last_pass_ms;
+        }
+        st.pass_buckets.resize(PASS_BUCKETS_S.len() + 1, 0);
+        let slot = PASS_BUCKETS_S
+            .iter()
+            .position(|b| took.as_secs_f64() <= *b)
+            .unwrap_or(PASS_BUCKETS_S.len());
+        st.pass_buckets[slot] += 1;
+        st.pass_us_sum += st.last_pass_us;
         st.last_ops = applied;
         st.total_ops += applied;
         st.errors = self.errors.values().cloned().collect();
@@ -531,6 +571,7 @@ impl Reconciler {
                     self.note_applied(op);
                 }
                 Err(e) => {
+                    self.failures += 1;
                     if let Op::NewService(s) = op {
                         failed_new.insert(s.key);
                     }
@@ -550,6 +591,7 @@ impl Reconciler {
                     self.note_applied(op);
                 }
                 Err(e) => {
+                    self.failures += 1;
                     fresh.insert(op.object(), self.object_error(op, &e));
                 }
             }
@@ -706,6 +748,7 @@ impl Reconciler {
                     self.errors.remove(&object);
                 }
                 Err(e) => {
+                    self.failures += 1;
                     let message = e.to_string();
                     if self.errors.get(&object).map(|x| &x.message) != Some(&message) {
                         warn!(object = %object, error = %message, "IPVS sync daemon change failed");
@@ -723,6 +766,7 @@ impl Reconciler {
             }
         }
         let mut st = self.status.0.lock().expect("ipvs status");
+        st.errors_total = self.failures;
         st.daemons = running.iter().map(describe_daemon).collect();
         st.sync_mode = mode.map(|m| m.as_str().to_string()).unwrap_or_default();
     }
