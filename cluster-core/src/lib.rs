@@ -1,6 +1,7 @@
 //! Pure, root-free core of the director cluster: the configuration model and its validation,
 //! typed commands applied deterministically, config diffs, and the openraft/sled store.
 
+pub mod auth;
 pub mod diff;
 pub mod effective;
 pub mod error;

@@ -29,8 +29,12 @@ pub struct AdminService {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
-/// Who asked: the principal the client names, else its address.
+/// Who asked: the identity in the client's certificate; without TLS the principal the client
+/// names, else its address.
 pub fn principal<T>(req: &Request<T>) -> String {
+    if let Some(id) = crate::authz::identity(req) {
+        return id.principal();
+    }
     if let Some(p) = req
         .metadata()
         .get(lvs_proto::PRINCIPAL_KEY)
@@ -60,19 +64,22 @@ impl AdminService {
                 "no leader elected; only the leader knows agents and computed weights",
             ));
         };
-        let url = format!("http://{}", leader.api_addr);
-        let channel = tonic::transport::Endpoint::from_shared(url)
-            .map_err(|e| Status::internal(e.to_string()))?
-            .connect_timeout(self.node.request_timeout)
-            .timeout(self.node.request_timeout)
-            .connect()
-            .await
-            .map_err(|e| {
-                Status::unavailable(format!("leader at {} not reachable: {e}", leader.api_addr))
-            })?;
-        lvs_proto::v1::admin_client::AdminClient::new(channel)
-            .get_agents(pb::GetAgentsRequest {})
-            .await
+        let channel = self
+            .node
+            .peers
+            .api_channel(&leader.api_addr, self.node.request_timeout)
+            .map_err(Status::internal)?;
+        let mut client = lvs_proto::v1::admin_client::AdminClient::new(channel);
+        let mut req = Request::new(pb::GetAgentsRequest {});
+        req.set_timeout(self.node.request_timeout);
+        client.get_agents(req).await.map_err(|e| match e.code() {
+            tonic::Code::Unavailable | tonic::Code::Unknown => Status::unavailable(format!(
+                "leader at {} not reachable: {}",
+                leader.api_addr,
+                e.message()
+            )),
+            _ => e,
+        })
     }
 }
 
@@ -320,7 +327,16 @@ impl Admin for AdminService {
         req: Request<pb::ApplyRequest>,
     ) -> Result<Response<pb::ApplyResponse>, Status> {
         let p = principal(&req);
+        let reader = crate::authz::identity(&req)
+            .filter(|id| id.role == cluster_core::auth::Role::ReadOnly)
+            .cloned();
         let r = req.into_inner();
+        // Read-only operators may preview an apply; the authorization layer let them this far.
+        if let (Some(id), false) = (reader, r.dry_run) {
+            let e = format!("{id} may not call /lvs.v1.Admin/Apply without dry_run");
+            tracing::warn!(server = "api", method = "/lvs.v1.Admin/Apply", reason = %e, "call refused");
+            return Err(Status::permission_denied(e));
+        }
         let config =
             cv::config_from_pb(r.config.as_ref().ok_or_else(|| missing("config"))?).map_err(bad)?;
         if r.dry_run {

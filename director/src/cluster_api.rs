@@ -126,8 +126,11 @@ impl ClusterService {
         let Some(api) = self.node.leader_api() else {
             return Err(Status::unavailable("no leader elected; retry shortly"));
         };
-        let ch =
-            crate::raft_net::channel(&api, Duration::from_millis(500)).map_err(Status::internal)?;
+        let ch = self
+            .node
+            .peers
+            .api_channel(&api, Duration::from_millis(500))
+            .map_err(Status::internal)?;
         Ok(Some(ClusterClient::new(ch)))
     }
 }

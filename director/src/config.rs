@@ -99,6 +99,13 @@ pub struct DirectorConfig {
     /// The leader's weight engine (load/latency weight policies).
     #[serde(default)]
     pub weights: crate::agents::engine::WeightsConfig,
+    /// The `/metrics` endpoint.
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsConfig,
+    /// mTLS for the Raft and API ports: the cluster CA, this director's certificate and key.
+    /// Without it the director only starts with `--insecure`.
+    #[serde(default)]
+    pub tls: Option<lvs_proto::tls::TlsFiles>,
 }
 
 fn default_request_timeout() -> u64 {
@@ -137,8 +144,12 @@ impl DirectorConfig {
             check_addr(&format!("peers[{i}].api_addr"), &p.api_addr)?;
         }
         self.raft.profile()?;
+        self.load_tls()?;
         self.ipvs.validate().map_err(anyhow::Error::msg)?;
         self.weights.validate().map_err(anyhow::Error::msg)?;
+        self.metrics
+            .validate(&[("raft_addr", &self.raft_addr), ("api_addr", &self.api_addr)])
+            .map_err(anyhow::Error::msg)?;
         if self.request_timeout_ms < 100 {
             bail!(
                 "request_timeout_ms: {} is below the minimum of 100",
@@ -146,6 +157,15 @@ impl DirectorConfig {
             );
         }
         Ok(())
+    }
+
+    /// The key material of `[tls]`, read and checked; `None` without that section.
+    pub fn load_tls(&self) -> Result<Option<lvs_proto::tls::Tls>> {
+        let Some(files) = &self.tls else {
+            return Ok(None);
+        };
+        let tls = files.load().map_err(anyhow::Error::msg)?;
+        Ok(Some(tls))
     }
 
     pub fn openraft_config(&self) -> Result<openraft::Config> {

@@ -4,9 +4,11 @@
 
 mod agents;
 mod api;
+mod authz;
 mod cluster_api;
 mod config;
 mod ipvs_view;
+mod metrics;
 mod node;
 mod raft_net;
 mod raft_service;
@@ -56,13 +58,26 @@ struct Args {
     /// Check the configuration file and exit.
     #[arg(long)]
     check: bool,
+    /// Remove the VIPs that DATA_DIR/vips-held.json still lists (left by a director killed
+    /// together with its guard) and exit: for systemd's ExecStopPost. Touches no other address;
+    /// refuses while a director runs on DATA_DIR; exits 1 if a listed VIP is still present.
+    #[arg(long, conflicts_with_all = ["bootstrap", "check"])]
+    release_vips: bool,
+    /// Serve and dial gRPC in plaintext with no client authentication, instead of the mTLS the
+    /// `[tls]` section configures. For labs only: anyone who reaches the ports controls the
+    /// cluster.
+    #[arg(long, env = "DIRECTOR_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
+    insecure: bool,
 }
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,openraft=warn,sled=warn,h2=warn,tower=warn")
     });
-    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour only on a terminal: journald and log files get plain text.
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     match format {
         LogFormat::Text => b.init(),
         LogFormat::Json => b.json().init(),
@@ -79,12 +94,63 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
-async fn bind(what: &str, addr: &str) -> Result<TcpListenerStream> {
+async fn bind(what: &str, addr: &str) -> Result<TcpListener> {
     let a: SocketAddr = addr.parse().with_context(|| format!("{what}: {addr:?}"))?;
-    let l = TcpListener::bind(a)
+    TcpListener::bind(a)
         .await
-        .with_context(|| format!("{what}: cannot listen on {addr}"))?;
-    Ok(TcpListenerStream::new(l))
+        .with_context(|| format!("{what}: cannot listen on {addr}"))
+}
+
+/// Serves `router` on `listener` until `stop`: behind the TLS acceptor when `tls` is given.
+fn serve<L>(
+    router: tonic::transport::server::Router<L>,
+    listener: TcpListener,
+    tls: Option<&lvs_proto::tls::Tls>,
+    server: &'static str,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<Result<(), tonic::transport::Error>>
+where
+    L: tower::Layer<tonic::service::Routes> + Send + 'static,
+    L::Service: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+        > + Clone
+        + Send
+        + 'static,
+    <L::Service as tower::Service<http::Request<tonic::body::Body>>>::Future: Send + 'static,
+    <L::Service as tower::Service<http::Request<tonic::body::Body>>>::Error:
+        Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    match tls {
+        Some(t) => tokio::spawn(router.serve_with_incoming_shutdown(
+            lvs_proto::tls::incoming(listener, t.server_config(), server),
+            stop,
+        )),
+        None => tokio::spawn(
+            router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop),
+        ),
+    }
+}
+
+/// The key material to serve and dial with, or plaintext when the operator asked for it.
+fn transport_security(args: &Args, cfg: &DirectorConfig) -> Result<Option<lvs_proto::tls::Tls>> {
+    match (cfg.load_tls()?, args.insecure) {
+        (Some(_), true) => anyhow::bail!(
+            "--insecure: the configuration has a [tls] section; remove one of the two"
+        ),
+        (Some(t), false) => Ok(Some(t)),
+        (None, true) => {
+            warn!(
+                "--insecure: the Raft and API ports speak plaintext gRPC with no authentication; \
+                 anyone who can reach them can change the configuration and join the cluster"
+            );
+            Ok(None)
+        }
+        (None, false) => anyhow::bail!(
+            "tls: the configuration has no [tls] section (ca, cert, key); create them with \
+             `lvsctl pki`, or pass --insecure to run without TLS (labs only)"
+        ),
+    }
 }
 
 async fn bootstrap(raft: &Raft, cfg: &DirectorConfig) -> Result<()> {
@@ -163,6 +229,8 @@ async fn log_role_changes(raft: Raft) {
         if seen != Some((state, leader)) {
             seen = Some((state, leader));
             info!(role = ?state, leader = ?leader, term, "raft role");
+            let l = leader.map_or_else(|| "none".to_string(), |l| l.to_string());
+            lvs_ops::notify::status(&format!("raft {state:?}, leader {l}, term {term}"));
         }
         if rx.changed().await.is_err() {
             return;
@@ -174,8 +242,10 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("data_dir: creating {}", cfg.data_dir.display()))?;
     let (log_store, sm) = store::open(&cfg.data_dir).context("data_dir: opening the store")?;
+    let log_for_metrics = log_store.clone();
     let state = sm.handle();
-    let peers = Peers::default();
+    let tls = transport_security(&args, &cfg)?;
+    let peers = Peers::new(tls.clone());
     let network = Network {
         self_id: cfg.node_id,
         peers: peers.clone(),
@@ -205,7 +275,7 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
     let ipvs = director::ipvs::reconciler::spawn(
         state.clone(),
         vips.holding(),
-        overlay_rx,
+        overlay_rx.clone(),
         director::ipvs::reconciler::Settings {
             config: cfg.ipvs.clone(),
             owned_file: cfg.data_dir.join("ipvs-owned.json"),
@@ -247,11 +317,19 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
     let raft_svc = RaftServer::new(raft_service::RaftService { node: node.clone() })
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
-    let raft_server = tokio::spawn(
+    let authz = |server| authz::Authz {
+        server,
+        tls: tls.is_some(),
+    };
+    let raft_server = serve(
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
-            .add_service(raft_svc)
-            .serve_with_incoming_shutdown(raft_incoming, stopped(stop_rx.clone())),
+            .layer(authz("raft"))
+            .add_service(raft_svc),
+        raft_incoming,
+        tls.as_ref(),
+        "raft",
+        stopped(stop_rx.clone()),
     );
     // Standard gRPC health (grpc_health_probe, load-balancer checks) and server reflection
     // (grpcurl) on the API port. Serving while the director runs, not serving from shutdown on.
@@ -273,9 +351,10 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
         .with_service_name("grpc.reflection.v1.ServerReflection")
         .build_v1()
         .context("building the gRPC reflection service")?;
-    let api_server = tokio::spawn(
+    let api_server = serve(
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
+            .layer(authz("api"))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(AdminServer::new(api::AdminService {
@@ -288,18 +367,40 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
             .add_service(AgentReportsServer::new(agents::service::AgentService::new(
                 node.clone(),
                 registry.clone(),
-            )))
-            .serve_with_incoming_shutdown(api_incoming, stopped(stop_rx.clone())),
+            ))),
+        api_incoming,
+        tls.as_ref(),
+        "api",
+        stopped(stop_rx.clone()),
     );
     info!(
         node_id = cfg.node_id,
         raft = %cfg.raft_addr,
         api = %cfg.api_addr,
         data_dir = %cfg.data_dir.display(),
+        tls = tls.is_some(),
         "director started"
     );
+    lvs_ops::notify::ready(&format!(
+        "node {}: raft {}, api {}",
+        cfg.node_id, cfg.raft_addr, cfg.api_addr
+    ));
+    lvs_ops::notify::spawn_watchdog();
 
     tokio::spawn(log_role_changes(raft.clone()));
+    if let Some(addr) = cfg.metrics.listen_addr().map_err(anyhow::Error::msg)? {
+        let sources = Arc::new(metrics::Sources {
+            node: node.clone(),
+            log: log_for_metrics,
+            vip_counters: vips.counters(),
+            overlay: overlay_rx,
+            health: health.view(),
+            ipvs_enabled: cfg.ipvs.enabled,
+            kernel_busy: Default::default(),
+        });
+        let listener = metrics::bind(addr).await?;
+        tokio::spawn(metrics::serve(listener, sources, stop_rx.clone()));
+    }
 
     if args.bootstrap || cfg.bootstrap {
         bootstrap(&raft, &cfg).await?;
@@ -307,6 +408,7 @@ async fn run(args: Args, cfg: DirectorConfig) -> Result<()> {
 
     let why = shutdown_signal().await;
     info!(signal = why, "shutting down");
+    lvs_ops::notify::stopping(&format!("{why}: releasing VIPs, shutting down"));
     for name in API_SERVICES {
         health_reporter
             .set_service_status(name, tonic_health::ServingStatus::NotServing)
@@ -343,6 +445,9 @@ fn main() {
     if argv.get(1).map(String::as_str) == Some(vip::guard::GUARD_ARG) {
         std::process::exit(vip::guard::run(&argv[2..]));
     }
+    if let Some(code) = lvs_ops::docs::from_args(<Args as clap::CommandFactory>::command) {
+        std::process::exit(code);
+    }
     let args = Args::parse();
     init_logging(args.log_format);
     let cfg = match DirectorConfig::load(&args.config) {
@@ -352,6 +457,9 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if args.release_vips {
+        std::process::exit(vip::release::run(&cfg.data_dir));
+    }
     if args.check {
         println!("{}: ok", args.config.display());
         return;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use cluster_core::store::{DirectorNode, NodeId, TypeConfig};
 use lvs_proto::raft::raft_client::RaftClient;
 use lvs_proto::raft::RaftMessage;
+use lvs_proto::tls::Tls;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
 };
@@ -19,15 +20,18 @@ use openraft::raft::{
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Large enough for a full AppendEntries batch or snapshot chunk.
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
-/// Builds a lazily connecting channel to `addr` (`host:port`).
-pub fn channel(addr: &str, connect_timeout: Duration) -> Result<Channel, String> {
-    let ep = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| format!("bad address {addr:?}: {e}"))?
+/// Builds a lazily connecting channel to `addr` (`host:port`), with mTLS when `tls` is given.
+pub fn channel(
+    addr: &str,
+    connect_timeout: Duration,
+    tls: Option<&Tls>,
+) -> Result<Channel, String> {
+    let ep = lvs_proto::tls::endpoint(addr, tls)?
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(5))
@@ -46,9 +50,23 @@ pub fn raft_client(ch: Channel) -> RaftClient<Channel> {
 #[derive(Clone, Default)]
 pub struct Peers {
     inner: Arc<Mutex<HashMap<NodeId, (String, Channel)>>>,
+    /// This director's certificate, presented to peers; `None` when running `--insecure`.
+    tls: Option<Tls>,
 }
 
 impl Peers {
+    pub fn new(tls: Option<Tls>) -> Peers {
+        Peers {
+            inner: Arc::default(),
+            tls,
+        }
+    }
+
+    /// A channel to another director's API (forwarded calls), with this director's certificate.
+    pub fn api_channel(&self, addr: &str, connect_timeout: Duration) -> Result<Channel, String> {
+        channel(addr, connect_timeout, self.tls.as_ref())
+    }
+
     pub fn get(&self, id: NodeId, addr: &str) -> Result<Channel, String> {
         let mut m = self.inner.lock().expect("peers lock");
         if let Some((a, ch)) = m.get(&id) {
@@ -56,7 +74,7 @@ impl Peers {
                 return Ok(ch.clone());
             }
         }
-        let ch = channel(addr, Duration::from_millis(500))?;
+        let ch = channel(addr, Duration::from_millis(500), self.tls.as_ref())?;
         m.insert(id, (addr.to_string(), ch.clone()));
         Ok(ch)
     }
@@ -66,7 +84,7 @@ impl Peers {
     /// one gets through at once, before the healed peer's election timer fires and it disrupts
     /// the leader (openraft 0.9 has no pre-vote).
     pub fn reconnect(&self, id: NodeId, addr: &str) -> Result<Channel, String> {
-        let ch = channel(addr, Duration::from_millis(500))?;
+        let ch = channel(addr, Duration::from_millis(500), self.tls.as_ref())?;
         self.inner
             .lock()
             .expect("peers lock")

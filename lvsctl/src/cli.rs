@@ -105,6 +105,53 @@ pub struct Global {
     /// Let the director asked answer reads from its own, possibly stale, copy
     #[arg(long, global = true)]
     pub stale: bool,
+    /// PEM file of the cluster CA (mTLS)
+    #[arg(long, global = true, env = "LVSCTL_CA", value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
+    /// PEM file of your operator certificate (mTLS; `lvsctl pki issue operator`)
+    #[arg(long, global = true, env = "LVSCTL_CERT", value_name = "FILE")]
+    pub cert: Option<std::path::PathBuf>,
+    /// PEM file of your operator certificate's private key
+    #[arg(long, global = true, env = "LVSCTL_KEY", value_name = "FILE")]
+    pub key: Option<std::path::PathBuf>,
+    /// Talk plaintext gRPC to directors started with --insecure (no certificates)
+    #[arg(long, global = true, env = "LVSCTL_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub insecure: bool,
+}
+
+impl Global {
+    /// The operator's key material, or `None` for plaintext when --insecure was given.
+    pub fn tls(&self) -> anyhow::Result<Option<lvs_proto::tls::Tls>> {
+        match (&self.ca, &self.cert, &self.key, self.insecure) {
+            (None, None, None, true) => Ok(None),
+            (Some(_), _, _, true) | (_, Some(_), _, true) | (_, _, Some(_), true) => {
+                anyhow::bail!("--insecure: cannot be combined with --ca/--cert/--key")
+            }
+            (Some(ca), Some(cert), Some(key), false) => lvs_proto::tls::TlsFiles {
+                ca: ca.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            }
+            .load()
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{}", e.replacen("tls.", "--", 1))),
+            (None, None, None, false) => anyhow::bail!(
+                "no client certificate: give --ca, --cert and --key (or LVSCTL_CA, LVSCTL_CERT, \
+                 LVSCTL_KEY), or --insecure for directors started with --insecure"
+            ),
+            (ca, cert, key, false) => {
+                let missing: Vec<&str> = [("--ca", ca), ("--cert", cert), ("--key", key)]
+                    .iter()
+                    .filter(|(_, v)| v.is_none())
+                    .map(|(n, _)| *n)
+                    .collect();
+                anyhow::bail!(
+                    "{}: missing; mTLS needs --ca, --cert and --key",
+                    missing.join(", ")
+                )
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -154,13 +201,17 @@ pub enum Verb {
     /// Set or clear the IPVS connection-sync daemon settings
     #[command(subcommand)]
     Sync(SyncVerb),
+    /// Create the cluster CA and issue director, agent and operator certificates (local)
+    #[command(subcommand)]
+    Pki(crate::pki::PkiVerb),
     /// Cluster status and membership
     #[command(subcommand)]
     Cluster(ClusterVerb),
     /// Convert another tool's rules into the TOML `apply` takes (local, no director):
-    /// `import ipvsadm FILE` reads ipvsadm-save / ipvsadm -Sn output ("-" = stdin)
+    /// `import ipvsadm FILE` reads ipvsadm-save / ipvsadm -Sn output, `import keepalived FILE` a
+    /// keepalived.conf with its includes ("-" = stdin); what is left out is warned about on stderr
     Import {
-        /// What the file is: ipvsadm
+        /// What the file is: ipvsadm or keepalived
         kind: String,
         /// The file to read, or - for standard input
         file: String,

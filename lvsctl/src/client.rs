@@ -9,7 +9,7 @@ use lvs_proto::v1::admin_client::AdminClient;
 use lvs_proto::v1::cluster_client::ClusterClient;
 use lvs_proto::{LEADER_HINT_KEY, PRINCIPAL_KEY};
 use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
 /// Connecting to a dead director should not eat the whole call budget.
@@ -120,10 +120,17 @@ pub struct Client {
     principal: AsciiMetadataValue,
     /// The last director that answered, asked first next time.
     current: Option<(String, Channel)>,
+    /// mTLS key material; `None` with --insecure.
+    tls: Option<lvs_proto::tls::Tls>,
 }
 
 impl Client {
-    pub fn new(endpoints: Vec<String>, timeout: Duration, principal: &str) -> anyhow::Result<Self> {
+    pub fn new(
+        endpoints: Vec<String>,
+        timeout: Duration,
+        principal: &str,
+        tls: Option<lvs_proto::tls::Tls>,
+    ) -> anyhow::Result<Self> {
         let principal = printable(principal)
             .then(|| AsciiMetadataValue::try_from(principal).ok())
             .flatten()
@@ -133,6 +140,7 @@ impl Client {
             timeout,
             principal,
             current: None,
+            tls,
         })
     }
 
@@ -328,13 +336,14 @@ impl Client {
                 return Ok(ch.clone());
             }
         }
-        let uri = if ep.contains("://") {
-            ep.to_string()
-        } else {
-            format!("http://{ep}")
-        };
+        // Leader hints may carry a scheme; ours follows from --insecure or the certificates.
+        let addr = ep
+            .strip_prefix("http://")
+            .or_else(|| ep.strip_prefix("https://"))
+            .unwrap_or(ep)
+            .trim_end_matches('/');
         let limit = CONNECT_TIMEOUT.min(self.timeout);
-        let endpoint = Endpoint::from_shared(uri)
+        let endpoint = lvs_proto::tls::endpoint(addr, self.tls.as_ref())
             .map_err(|_| "not a HOST:PORT address".to_string())?
             .connect_timeout(limit)
             .tcp_nodelay(true);
@@ -431,11 +440,12 @@ mod tests {
             vec!["a:1".into(), "b:2".into(), "c:3".into()],
             Duration::from_secs(1),
             "me@host",
+            None,
         )
         .unwrap();
         assert_eq!(c.rotation(Some("b:2")), vec!["c:3", "a:1", "b:2"]);
         assert_eq!(c.rotation(None), vec!["a:1", "b:2", "c:3"]);
-        assert!(Client::new(vec![], Duration::from_secs(1), "é").is_err());
+        assert!(Client::new(vec![], Duration::from_secs(1), "é", None).is_err());
     }
 
     /// A director stand-in that answers every call with one fixed status (headers only, as
@@ -507,7 +517,7 @@ mod tests {
         endpoints: Vec<String>,
     ) -> anyhow::Result<lvs_proto::v1::GetConfigResponse> {
         // Shorter than a round pause: each director is asked exactly once.
-        let mut c = Client::new(endpoints, Duration::from_millis(200), "alice@lb1").unwrap();
+        let mut c = Client::new(endpoints, Duration::from_millis(200), "alice@lb1", None).unwrap();
         c.call(
             Call::Read,
             lvs_proto::v1::GetConfigRequest {
@@ -565,7 +575,7 @@ mod tests {
     async fn leaderless_cluster_is_asked_again_until_the_timeout() {
         let (a, a_hits) = fake(Code::Unavailable, "no leader known", None).await;
         let started = Instant::now();
-        let mut c = Client::new(vec![a], Duration::from_millis(900), "t").unwrap();
+        let mut c = Client::new(vec![a], Duration::from_millis(900), "t", None).unwrap();
         let err = c
             .call(
                 Call::Write,
@@ -588,6 +598,7 @@ mod tests {
             vec![slow.clone(), other.clone()],
             Duration::from_millis(200),
             "t",
+            None,
         )
         .unwrap();
         let err = c
@@ -614,6 +625,7 @@ mod tests {
             vec!["127.0.0.1:1".into(), "[::1]:1".into()],
             Duration::from_secs(2),
             "t",
+            None,
         )
         .unwrap();
         let err = c

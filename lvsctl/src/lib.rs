@@ -10,6 +10,7 @@ pub mod ctx;
 pub mod import;
 pub mod json;
 pub mod output;
+pub mod pki;
 pub mod reads;
 pub mod simulate;
 
@@ -24,6 +25,10 @@ use ctx::Ctx;
 
 /// Runs lvsctl with the process arguments; the binary's whole `main`.
 pub fn main() -> ExitCode {
+    // `lvsctl __generate-docs OUTDIR`: man pages and completions for packaging.
+    if let Some(code) = lvs_ops::docs::from_args(Cli::command) {
+        return ExitCode::from(code as u8);
+    }
     let cli = Cli::parse();
     if let Verb::Completions { shell } = cli.verb {
         let mut script = Vec::new();
@@ -37,6 +42,15 @@ pub fn main() -> ExitCode {
         return match import::run(kind, file) {
             Ok(toml) => {
                 print!("{toml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    }
+    if let Verb::Pki(v) = &cli.verb {
+        return match pki::run(v) {
+            Ok(report) => {
+                print!("{report}");
                 ExitCode::SUCCESS
             }
             Err(e) => fail(e),
@@ -67,9 +81,10 @@ fn fail(e: anyhow::Error) -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let g = cli.global;
     let endpoints = args::parse_endpoints(&g.endpoints).map_err(|e| anyhow::anyhow!(e))?;
+    let tls = g.tls()?;
     let principal = g.principal.unwrap_or_else(client::default_principal);
     let mut ctx = Ctx {
-        client: Client::new(endpoints, g.timeout, &principal)?,
+        client: Client::new(endpoints, g.timeout, &principal, tls)?,
         format: g.output,
         stale: g.stale,
     };
@@ -96,7 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Verb::HealthCheck(v) => commands::health_check(ctx, v).await,
         Verb::Sync(v) => commands::sync(ctx, v).await,
         Verb::Cluster(v) => reads::cluster_verb(ctx, v).await,
-        Verb::Completions { .. } | Verb::Simulate(_) | Verb::Import { .. } => Ok(()),
+        Verb::Completions { .. } | Verb::Simulate(_) | Verb::Import { .. } | Verb::Pki(_) => Ok(()),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod raft {
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("lvs_descriptor");
 
 pub mod convert;
+pub mod tls;
 
 /// One line for people: `lvsctl agents` and the fan-in benchmark print it.
 impl std::fmt::Display for v1::WeightEngineStats {
@@ -35,5 +36,6 @@ impl std::fmt::Display for v1::WeightEngineStats {
 
 /// gRPC metadata key carrying the leader's API address when a director cannot serve a request.
 pub const LEADER_HINT_KEY: &str = "x-lvs-leader";
-/// gRPC metadata key naming the API principal (until mTLS identities exist).
+/// gRPC metadata key naming the API principal when the cluster runs without TLS (`--insecure`);
+/// with mTLS the principal is the identity in the client's certificate.
 pub const PRINCIPAL_KEY: &str = "x-lvs-principal";

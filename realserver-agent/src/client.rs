@@ -11,7 +11,6 @@ use rand::Rng;
 use tokio::sync::watch;
 use tokio_stream::wrappers::WatchStream;
 use tokio_stream::StreamExt;
-use tonic::transport::Endpoint;
 use tracing::{info, warn};
 
 use crate::config::parse_director;
@@ -97,7 +96,11 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Reports forever: one stream at a time, to the leader as far as the directors tell.
-pub async fn run(shared: Arc<Shared>, reports: watch::Receiver<Option<pb::AgentReport>>) {
+pub async fn run(
+    shared: Arc<Shared>,
+    reports: watch::Receiver<Option<pb::AgentReport>>,
+    tls: Option<lvs_proto::tls::Tls>,
+) {
     let directors = shared.directors.clone();
     let mut idx = 0;
     let mut hint: Option<String> = None;
@@ -106,7 +109,7 @@ pub async fn run(shared: Arc<Shared>, reports: watch::Receiver<Option<pb::AgentR
     loop {
         let from_hint = hint.is_some();
         let target = hint.take().unwrap_or_else(|| directors[idx].clone());
-        let ended = stream(&shared, &target, reports.clone()).await;
+        let ended = stream(&shared, &target, reports.clone(), tls.as_ref()).await;
         match ended {
             Ended::Hint(leader) => {
                 shared.set_disconnected(&format!("{target} is not the leader"));
@@ -142,14 +145,15 @@ async fn stream(
     shared: &Shared,
     target: &str,
     mut reports: watch::Receiver<Option<pb::AgentReport>>,
+    tls: Option<&lvs_proto::tls::Tls>,
 ) -> Ended {
     let failed = |error: String| Ended::Failed {
         error,
         healthy: false,
     };
-    let endpoint = match Endpoint::from_shared(format!("http://{target}")) {
+    let endpoint = match lvs_proto::tls::endpoint(target, tls) {
         Ok(e) => e,
-        Err(e) => return failed(format!("bad address: {e}")),
+        Err(e) => return failed(e),
     }
     .connect_timeout(CONNECT_TIMEOUT)
     .tcp_nodelay(true)
@@ -163,7 +167,13 @@ async fn stream(
     let mut client = AgentReportsClient::new(channel);
     // Only reports published from now on: an old one was already sent (or is stale).
     reports.borrow_and_update();
-    let outgoing = WatchStream::from_changes(reports).filter_map(|r| r);
+    let sent = shared.reports_sent.clone();
+    let outgoing = WatchStream::from_changes(reports)
+        .filter_map(|r| r)
+        .map(move |r| {
+            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            r
+        });
     // The first report goes out now rather than up to an interval later.
     shared.report_now.notify_one();
     let call = tokio::time::timeout(CALL_TIMEOUT, client.report(outgoing));

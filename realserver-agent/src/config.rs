@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use crate::setup::Mode;
 
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/realserver-agent.sock";
+/// In its own directory, so the systemd unit's RuntimeDirectory= can hand it to the agent's user.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/realserver-agent/agent.sock";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/realserver-agent";
 pub const DEFAULT_INTERVAL_MS: u64 = 1000;
 /// Directors reject reports that arrive less than 100 ms apart; 200 ms leaves room for jitter.
@@ -35,6 +36,14 @@ struct RawConfig {
     control_socket: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     setup: Option<RawSetup>,
+    metrics: Option<RawMetrics>,
+    tls: Option<lvs_proto::tls::TlsFiles>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -105,6 +114,11 @@ pub struct Config {
     pub control_socket: PathBuf,
     pub state_dir: PathBuf,
     pub setup: Option<SetupSpec>,
+    /// Where `/metrics` is served (`[metrics] listen`); none when absent.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// mTLS to the directors: the cluster CA and this agent's certificate (bound to its
+    /// real-server addresses) and key. Without it `run` needs `--insecure`.
+    pub tls: Option<lvs_proto::tls::TlsFiles>,
 }
 
 impl Config {
@@ -113,6 +127,23 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;
         parse(&text, system_hostname).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+
+    /// The key material `run` dials directors with, or plaintext when `insecure`; errors name
+    /// the `[tls]` key and file.
+    pub fn transport(&self, insecure: bool) -> Result<Option<lvs_proto::tls::Tls>, String> {
+        match (&self.tls, insecure) {
+            (Some(_), true) => {
+                Err("--insecure: the config has a [tls] section; remove one of the two".into())
+            }
+            (Some(f), false) => f.load().map(Some),
+            (None, true) => Ok(None),
+            (None, false) => Err(
+                "tls: no [tls] section (ca, cert, key; see `lvsctl pki issue agent`); pass \
+                 --insecure to report in plaintext to directors started with --insecure"
+                    .into(),
+            ),
+        }
     }
 
     /// `run` needs directors to report to.
@@ -238,6 +269,19 @@ pub fn parse(text: &str, hostname: impl FnOnce() -> Option<String>) -> Result<Co
         }
     }
 
+    let metrics_listen = match raw.metrics.and_then(|m| m.listen) {
+        None => None,
+        Some(v) => {
+            let a: std::net::SocketAddr = v.parse().map_err(|_| {
+                format!("metrics.listen = {v:?}: not HOST:PORT with a numeric IP address")
+            })?;
+            if a.port() == 0 {
+                return Err(format!("metrics.listen = {v:?}: port 0; give a fixed port"));
+            }
+            Some(a)
+        }
+    };
+
     let mut probes = Vec::new();
     for (i, p) in raw.probe.into_iter().enumerate() {
         probes.push(validate_probe(i, p, interval_ms)?);
@@ -257,6 +301,8 @@ pub fn parse(text: &str, hostname: impl FnOnce() -> Option<String>) -> Result<Co
             .state_dir
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
         setup,
+        metrics_listen,
+        tls: raw.tls,
     })
 }
 
@@ -501,6 +547,14 @@ mod tests {
         assert!(e.contains("nat"), "{e}");
         let e = err("[setup]\nmode = \"dr\"\nvips = [\"10.0.0.10/24\"]");
         assert!(e.contains("setup.vips[0] = \"10.0.0.10/24\""), "{e}");
+        let e = err("[metrics]\nlisten = \"localhost:9101\"");
+        assert!(e.contains("metrics.listen = \"localhost:9101\""), "{e}");
+        let e = err("[metrics]\nlisten = \"127.0.0.1:0\"");
+        assert!(e.contains("metrics.listen = \"127.0.0.1:0\""), "{e}");
+        let e = err("[metrics]\nlisten = \"127.0.0.1:9101\"\nport = 1");
+        assert!(e.contains("port"), "{e}");
+        let c = parse("[metrics]\nlisten = \"[::1]:9101\"", host).unwrap();
+        assert_eq!(c.metrics_listen, Some("[::1]:9101".parse().unwrap()));
         let e = err("name = \"a b\"");
         assert!(e.contains("name = \"a b\""), "{e}");
     }

@@ -9,6 +9,7 @@ mod collect;
 mod config;
 mod control;
 mod host;
+mod metrics;
 mod prepare;
 mod probe;
 mod procfs;
@@ -89,6 +90,10 @@ enum Cmd {
         /// Validate the config and exit.
         #[arg(long)]
         check: bool,
+        /// Report over plaintext gRPC without a certificate, to directors started with
+        /// --insecure (labs only), instead of the mTLS of the [tls] section.
+        #[arg(long, env = "REALSERVER_AGENT_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
+        insecure: bool,
     },
     /// Stop new connections to this host: report draining until `ready`. Waits until a director
     /// has acknowledged it (exit 1 on timeout; draining stays set). Survives agent restarts.
@@ -220,9 +225,16 @@ fn main_inner(args: Args) -> Result<i32> {
             current_thread()?.block_on(prepare::teardown(&path, dry_run))?;
             Ok(0)
         }
-        Cmd::Run { config, check } => {
+        Cmd::Run {
+            config,
+            check,
+            insecure,
+        } => {
             let cfg = Config::load(&config)?;
             cfg.require_directors()
+                .map_err(|e| anyhow!("config {}: {e}", config.display()))?;
+            let tls = cfg
+                .transport(insecure)
                 .map_err(|e| anyhow!("config {}: {e}", config.display()))?;
             if check {
                 println!("config {} is valid", config.display());
@@ -234,7 +246,7 @@ fn main_inner(args: Args) -> Result<i32> {
                 .enable_all()
                 .build()
                 .context("starting the runtime")?
-                .block_on(agent::run(cfg))?;
+                .block_on(agent::run(cfg, tls))?;
             Ok(0)
         }
         Cmd::Drain {
@@ -293,6 +305,9 @@ fn main_inner(args: Args) -> Result<i32> {
 }
 
 fn main() {
+    if let Some(code) = lvs_ops::docs::from_args(<Args as clap::CommandFactory>::command) {
+        std::process::exit(code);
+    }
     let args = Args::parse();
     match main_inner(args) {
         Ok(code) => std::process::exit(code),

@@ -4,6 +4,7 @@
 
 pub mod lab;
 pub mod lab_run;
+pub mod metrics;
 pub mod netns;
 pub mod traffic;
 pub mod vip_cluster;
@@ -53,6 +54,8 @@ pub struct Director {
     pub id: u64,
     pub raft_addr: String,
     pub api_addr: String,
+    /// Where the director serves `/metrics` (`[metrics] listen`).
+    pub metrics_addr: String,
     pub config: PathBuf,
     pub log: PathBuf,
     child: Option<Child>,
@@ -109,6 +112,9 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<Director>,
     pub timing: Timing,
+    /// The PKI directory (`lvsctl pki`) when the cluster runs mTLS: `director-ID`, `admin`
+    /// (admin operator) and `reader` (read-only operator) certificates under one CA.
+    pub pki: Option<PathBuf>,
 }
 
 impl Cluster {
@@ -125,16 +131,50 @@ impl Cluster {
         c
     }
 
+    /// Like `start`, with mTLS: a fresh CA and certificates made by `lvsctl pki`, and lvsctl
+    /// calls made as the admin operator.
+    pub fn start_tls(n: usize) -> Cluster {
+        let mut c = Cluster::new_stopped_with(n, Timing::default(), true);
+        for i in 0..n {
+            c.start_node_idx(i, i == 0);
+        }
+        c
+    }
+
     /// Writes configs only; start nodes with `start_node`.
     pub fn new_stopped(n: usize, timing: Timing) -> Cluster {
+        Self::new_stopped_with(n, timing, false)
+    }
+
+    fn new_stopped_with(n: usize, timing: Timing, tls: bool) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("lvs-cluster-")
             .tempdir()
             .expect("tempdir");
+        let pki = tls.then(|| {
+            let pki = dir.path().join("pki");
+            pki_run(&pki, &["init"]);
+            for id in 1..=n {
+                pki_run(
+                    &pki,
+                    &[
+                        "issue",
+                        "director",
+                        &format!("director-{id}"),
+                        "--ip",
+                        "127.0.0.1",
+                    ],
+                );
+            }
+            pki_run(&pki, &["issue", "operator", "admin", "--role", "admin"]);
+            pki_run(&pki, &["issue", "operator", "reader", "--role", "read"]);
+            pki
+        });
         let mut c = Cluster {
             dir,
             nodes: Vec::new(),
             timing,
+            pki,
         };
         for id in 1..=n as u64 {
             c.add_config(id);
@@ -148,12 +188,14 @@ impl Cluster {
     fn add_config(&mut self, id: u64) -> usize {
         let raft_addr = format!("127.0.0.1:{}", free_port());
         let api_addr = format!("127.0.0.1:{}", free_port());
+        let metrics_addr = format!("127.0.0.1:{}", free_port());
         let base = self.dir.path().join(format!("director-{id}"));
         fs::create_dir_all(&base).expect("node dir");
         self.nodes.push(Director {
             id,
             raft_addr,
             api_addr,
+            metrics_addr,
             config: base.join("director.toml"),
             log: base.join("director.log"),
             child: None,
@@ -177,6 +219,16 @@ impl Cluster {
             t.snapshot_every,
             t.keep_logs,
         );
+        text.push_str(&format!("\n[metrics]\nlisten = \"{}\"\n", d.metrics_addr));
+        if let Some(pki) = &self.pki {
+            let f = |n: &str| pki.join(n).display().to_string();
+            text.push_str(&format!(
+                "\n[tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+                f("ca.pem"),
+                f(&format!("director-{}.pem", d.id)),
+                f(&format!("director-{}.key", d.id)),
+            ));
+        }
         for p in self.nodes.iter().take(initial) {
             if p.id != d.id {
                 text.push_str(&peer_section(p.id, &p.raft_addr, &p.api_addr));
@@ -269,9 +321,24 @@ impl Cluster {
         ClusterClient::new(self.channel(id))
     }
 
+    /// The key material of operator `who` (`admin`, `reader`, or any name issued under `pki`).
+    pub fn operator_tls(&self, who: &str) -> Option<lvs_proto::tls::Tls> {
+        self.pki.as_ref().map(|p| {
+            lvs_proto::tls::TlsFiles {
+                ca: p.join("ca.pem"),
+                cert: p.join(format!("{who}.pem")),
+                key: p.join(format!("{who}.key")),
+            }
+            .load()
+            .expect("operator certificate")
+        })
+    }
+
+    /// A channel to director `id`'s API, as the admin operator when the cluster runs mTLS.
     fn channel(&self, id: u64) -> Channel {
         let addr = &self.nodes[self.idx(id)].api_addr;
-        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        let tls = self.operator_tls("admin");
+        lvs_proto::tls::endpoint(addr, tls.as_ref())
             .expect("endpoint")
             .connect_timeout(Duration::from_secs(1))
             .timeout(Duration::from_secs(15))
@@ -545,9 +612,17 @@ impl Cluster {
         self.lvsctl_at(&self.endpoints(), args).await
     }
 
+    /// lvsctl's environment for this cluster as operator `who` (`admin` or `reader` with TLS).
+    pub fn lvsctl_env(&self, who: &str) -> Vec<(&'static str, String)> {
+        lvsctl_env_for(self.pki.as_deref(), who)
+    }
+
     /// Runs `lvsctl --endpoints ENDPOINTS ARGS` (60 s limit).
     pub async fn lvsctl_at(&self, endpoints: &str, args: &[&str]) -> CmdOutput {
         let mut cmd = tokio::process::Command::new(bin("lvsctl"));
+        for (k, v) in self.lvsctl_env("admin") {
+            cmd.env(k, v);
+        }
         cmd.arg("--endpoints")
             .arg(endpoints)
             .args(args)
@@ -581,6 +656,11 @@ pub fn spawn_director(mut cmd: Command, config: &Path, log: &Path, bootstrap: bo
         .open(log)
         .expect("log file");
     cmd.arg("--config").arg(config);
+    // Test clusters speak plaintext unless their config has a [tls] section (Cluster::start_tls).
+    let text = fs::read_to_string(config).expect("read director config");
+    if !text.lines().any(|l| l.trim() == "[tls]") {
+        cmd.arg("--insecure");
+    }
     if bootstrap {
         cmd.arg("--bootstrap");
     }
@@ -592,6 +672,41 @@ pub fn spawn_director(mut cmd: Command, config: &Path, log: &Path, bootstrap: bo
     .stdout(out.try_clone().expect("log fd"))
     .stderr(out);
     cmd.spawn().expect("spawn director")
+}
+
+/// Runs `lvsctl pki ARGS --dir DIR`, panicking with its output when it fails.
+pub fn pki_run(dir: &Path, args: &[&str]) {
+    let out = Command::new(bin("lvsctl"))
+        .arg("pki")
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .expect("run lvsctl pki");
+    assert!(
+        out.status.success(),
+        "lvsctl pki {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The environment that makes lvsctl talk to a cluster: the operator `who`'s certificate
+/// under `pki`, or plaintext without one.
+pub fn lvsctl_env_for(pki: Option<&Path>, who: &str) -> Vec<(&'static str, String)> {
+    match pki {
+        Some(p) => vec![
+            ("LVSCTL_CA", p.join("ca.pem").display().to_string()),
+            (
+                "LVSCTL_CERT",
+                p.join(format!("{who}.pem")).display().to_string(),
+            ),
+            (
+                "LVSCTL_KEY",
+                p.join(format!("{who}.key")).display().to_string(),
+            ),
+        ],
+        None => vec![("LVSCTL_INSECURE", "1".to_string())],
+    }
 }
 
 /// SIGKILL a child and reap it.

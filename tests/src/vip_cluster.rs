@@ -198,6 +198,7 @@ impl NetCluster {
     /// `lvsctl --endpoints <all> ARGS` run in the client namespace.
     pub fn lvsctl(&self, args: &[&str]) -> Output {
         let mut c: Command = self.client.cmd(bin("lvsctl").to_str().expect("utf-8 path"));
+        c.env("LVSCTL_INSECURE", "1");
         c.arg("--endpoints").arg(self.endpoints()).args(args);
         c.output().expect("running lvsctl")
     }
@@ -226,6 +227,7 @@ impl NetCluster {
     /// The leader as director `asked` reports it (None if unknown or unreachable).
     pub fn leader_seen_by(&self, asked: u64) -> Option<u64> {
         let mut c: Command = self.client.cmd(bin("lvsctl").to_str().expect("utf-8 path"));
+        c.env("LVSCTL_INSECURE", "1");
         c.arg("--endpoints").arg(self.node(asked).api_addr()).args([
             "--timeout",
             "2",
@@ -294,6 +296,7 @@ impl NetCluster {
     /// `lvsctl --endpoints <director id only> ARGS` run in the client namespace.
     pub fn lvsctl_at(&self, id: u64, args: &[&str]) -> Output {
         let mut c: Command = self.client.cmd(bin("lvsctl").to_str().expect("utf-8 path"));
+        c.env("LVSCTL_INSECURE", "1");
         c.arg("--endpoints")
             .arg(self.node(id).api_addr())
             .args(args);

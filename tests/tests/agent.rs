@@ -212,6 +212,7 @@ impl Agent {
             None => Command::new(bin("realserver-agent")),
         };
         cmd.arg("run")
+            .arg("--insecure")
             .arg("--config")
             .arg(&self.config)
             .env("RUST_LOG", "info")
@@ -450,6 +451,99 @@ fn reconnects_after_the_director_restarts() {
     assert!(a.log_text().contains("report stream ended"));
 }
 
+/// The agent's `/metrics`: counters move with reports, rejections and a reconnect; the last
+/// sample, the probe and the drain flag show.
+#[test]
+fn metrics_endpoint_follows_reports_acks_and_reconnects() {
+    use lvs_tests::metrics::{http_get, scrape, Metrics};
+    let mut d = FakeDirector::start();
+    let served = TcpListener::bind("127.0.0.1:0").unwrap();
+    let served_port = served.local_addr().unwrap().port();
+    let _c = TcpStream::connect(("127.0.0.1", served_port)).unwrap();
+    let _accepted = served.accept().unwrap();
+    let http = http_server();
+    let maddr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut a = Agent::new(&format!(
+        "{}ports = [{served_port}]\n\n[metrics]\nlisten = \"{maddr}\"\n\n[[probe]]\nkind = \"http\"\nport = {http}\ntimeout_ms = 150\n",
+        basic_config(&[&d.addr])
+    ));
+    a.start();
+    let g = |m: &Metrics, n: &str| m.get(n, &[]).unwrap_or(-1.0);
+    let m = a.wait(
+        "3 acknowledged reports in /metrics",
+        Duration::from_secs(10),
+        || {
+            scrape(maddr)
+                .ok()
+                .filter(|m| g(m, "lvs_agent_reports_acked_total") >= 3.0)
+        },
+    );
+    let recorded = d.reports().len() as f64;
+    let m2 = scrape(maddr).unwrap();
+    assert!(
+        g(&m2, "lvs_agent_reports_sent_total") >= recorded,
+        "sent {} < {recorded} the director got",
+        g(&m2, "lvs_agent_reports_sent_total")
+    );
+    assert_eq!(g(&m, "lvs_agent_connected"), 1.0);
+    assert_eq!(g(&m, "lvs_agent_reports_rejected_total"), 0.0);
+    assert_eq!(g(&m, "lvs_agent_reconnects_total"), 0.0);
+    assert_eq!(g(&m, "lvs_agent_draining"), 0.0);
+    assert!((0.0..2.0).contains(&g(&m, "lvs_agent_last_ack_age_seconds")));
+    assert!((0.0..=1.0).contains(&g(&m, "lvs_agent_cpu_busy_ratio")));
+    assert!(g(&m, "lvs_agent_cpus") >= 1.0);
+    assert!(g(&m, "lvs_agent_memory_total_bytes") > 0.0);
+    let port = served_port.to_string();
+    assert_eq!(
+        m.get("lvs_agent_established_connections", &[("port", &port)]),
+        Some(1.0)
+    );
+    let probe = [("kind", "http"), ("port", &*http.to_string())];
+    assert_eq!(m.get("lvs_agent_probe_up", &probe), Some(1.0));
+    let lat = m.get("lvs_agent_probe_latency_seconds", &probe).unwrap();
+    assert!(lat > 0.0 && lat < 0.15, "probe latency {lat}");
+    assert_eq!(m.types["lvs_agent_reports_sent"], "counter");
+
+    // Rejections count, acceptances stop.
+    *d.state.ack_error.lock().unwrap() = "addresses: 192.0.2.10 is not a real server".into();
+    let m = a.wait("rejected reports", Duration::from_secs(10), || {
+        scrape(maddr)
+            .ok()
+            .filter(|m| g(m, "lvs_agent_reports_rejected_total") >= 2.0)
+    });
+    let acked = g(&m, "lvs_agent_reports_acked_total");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        g(&scrape(maddr).unwrap(), "lvs_agent_reports_acked_total"),
+        acked
+    );
+    d.state.ack_error.lock().unwrap().clear();
+
+    // Drain shows at once.
+    a.cli_ok(&["drain", "--no-wait"]);
+    assert_eq!(g(&scrape(maddr).unwrap(), "lvs_agent_draining"), 1.0);
+
+    // A director restart: disconnected, then one reconnect.
+    d.stop();
+    a.wait("connected 0", Duration::from_secs(10), || {
+        scrape(maddr)
+            .ok()
+            .filter(|m| g(m, "lvs_agent_connected") == 0.0)
+    });
+    d.restart();
+    let m = a.wait("a reconnect", Duration::from_secs(10), || {
+        scrape(maddr).ok().filter(|m| {
+            g(m, "lvs_agent_connected") == 1.0
+                && g(m, "lvs_agent_reconnects_total") == 1.0
+                && g(m, "lvs_agent_reports_acked_total") > acked
+        })
+    });
+    assert!(g(&m, "lvs_agent_reports_sent_total") > acked);
+
+    let r = http_get(maddr, "/").unwrap();
+    assert_eq!(r.status, 404, "{r:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Control socket and CLI
 
@@ -633,6 +727,7 @@ fn bad_config_fails_naming_the_field() {
         let a = Agent::new(body);
         let o = Command::new(bin("realserver-agent"))
             .arg("run")
+            .arg("--insecure")
             .arg("--config")
             .arg(&a.config)
             .output()

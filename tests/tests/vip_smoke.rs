@@ -83,6 +83,7 @@ fn address_conflict_is_reported() {
         let out = c
             .client
             .cmd(lvs_tests::bin("lvsctl").to_str().unwrap())
+            .env("LVSCTL_INSECURE", "1")
             .args([
                 "--endpoints",
                 &c.node(leader).api_addr(),

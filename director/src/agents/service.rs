@@ -103,6 +103,8 @@ impl AgentReports for AgentService {
             .remote_addr()
             .map(|a| a.to_string())
             .unwrap_or_else(|| "unknown".into());
+        // With mTLS an agent reports only for the addresses its certificate lists.
+        let identity = crate::authz::identity(&req).cloned();
         let mut inbound = req.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let node = self.node.clone();
@@ -127,7 +129,13 @@ impl AgentReports for AgentService {
                 }
                 let seq = msg.seq;
                 let name = msg.agent.clone();
-                let (ack, rejected) = match report::check(&msg) {
+                let checked = report::check(&msg).and_then(|addrs| match &identity {
+                    Some(id) => {
+                        cluster_core::auth::check_report(id, &msg.agent, &addrs).map(|()| addrs)
+                    }
+                    None => Ok(addrs),
+                });
+                let (ack, rejected) = match checked {
                     Err(e) => {
                         registry.invalid(&name, &e);
                         (Err(e), true)
@@ -156,7 +164,8 @@ impl AgentReports for AgentService {
                     },
                     Err(e) => {
                         if registry.should_log_reject(&name) {
-                            warn!(agent = %name, %peer, error = %e, "agent report rejected (logged once a minute per agent)");
+                            let identity = identity.as_ref().map(|i| i.to_string());
+                            warn!(agent = %name, %peer, identity = identity.as_deref().unwrap_or("none (insecure)"), error = %e, "agent report rejected (logged once a minute per agent)");
                         }
                         pb::ReportAck {
                             seq,

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -68,9 +69,27 @@ fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// What the watchdog did, counted since start (for metrics).
+#[derive(Debug, Default)]
+pub struct VipCounters {
+    /// Gratuitous ARPs (IPv4) and unsolicited neighbour advertisements (IPv6) sent.
+    pub garp_sent: AtomicU64,
+    pub na_sent: AtomicU64,
+    /// VIPs added to an interface, and removed from one.
+    pub acquired: AtomicU64,
+    pub released: AtomicU64,
+}
+
+impl VipCounters {
+    fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// What the rest of the director keeps of the watchdog.
 pub struct VipHandle {
     status: Arc<Mutex<Vec<VipStatus>>>,
+    counters: Arc<VipCounters>,
     /// True while this director holds the VIPs (with VIP management off: while it is leader).
     holding: watch::Receiver<bool>,
     stop: watch::Sender<bool>,
@@ -107,6 +126,10 @@ impl VipHandle {
         self.holding.clone()
     }
 
+    pub fn counters(&self) -> Arc<VipCounters> {
+        self.counters.clone()
+    }
+
     /// Releases every held VIP and stops the watchdog.
     pub fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -133,6 +156,7 @@ pub struct Settings {
 /// Starts the watchdog thread (nothing when VIP management is disabled).
 pub fn spawn(raft: Raft, state: StateHandle, settings: Settings) -> std::io::Result<VipHandle> {
     let status = Arc::new(Mutex::new(Vec::new()));
+    let counters = Arc::new(VipCounters::default());
     let (stop, stop_rx) = watch::channel(false);
     let (holding_tx, holding) = watch::channel(false);
     if !settings.announce.enabled {
@@ -154,6 +178,7 @@ pub fn spawn(raft: Raft, state: StateHandle, settings: Settings) -> std::io::Res
         });
         return Ok(VipHandle {
             status,
+            counters,
             holding,
             stop,
             thread: None,
@@ -168,6 +193,7 @@ pub fn spawn(raft: Raft, state: StateHandle, settings: Settings) -> std::io::Res
         }
     };
     let st = status.clone();
+    let cn = counters.clone();
     let thread = std::thread::Builder::new()
         .name("vip-watchdog".into())
         .spawn(move || {
@@ -176,7 +202,7 @@ pub fn spawn(raft: Raft, state: StateHandle, settings: Settings) -> std::io::Res
                 .build()
                 .expect("vip runtime");
             rt.block_on(async move {
-                match Watchdog::new(raft, state, settings, st, holding_tx) {
+                match Watchdog::new(raft, state, settings, st, cn, holding_tx) {
                     Ok(mut w) => w.run(stop_rx).await,
                     Err(e) => {
                         warn!(error = %e, "VIP manager could not start; VIPs will not be held")
@@ -186,6 +212,7 @@ pub fn spawn(raft: Raft, state: StateHandle, settings: Settings) -> std::io::Res
         })?;
     Ok(VipHandle {
         status,
+        counters,
         holding,
         stop,
         thread: Some(thread),
@@ -221,6 +248,7 @@ struct Watchdog {
     state: StateHandle,
     s: Settings,
     status: Arc<Mutex<Vec<VipStatus>>>,
+    counters: Arc<VipCounters>,
     addrs: Addrs,
     held: BTreeMap<(String, IpAddr), Held>,
     senders: BTreeMap<u32, PacketSender>,
@@ -241,6 +269,7 @@ impl Watchdog {
         state: StateHandle,
         s: Settings,
         status: Arc<Mutex<Vec<VipStatus>>>,
+        counters: Arc<VipCounters>,
         holding: watch::Sender<bool>,
     ) -> std::io::Result<Watchdog> {
         Ok(Watchdog {
@@ -248,6 +277,7 @@ impl Watchdog {
             state,
             s,
             status,
+            counters,
             holding,
             addrs: Addrs::connect()?,
             held: BTreeMap::new(),
@@ -392,8 +422,17 @@ impl Watchdog {
         let mut changed = false;
         for k in drop {
             let h = self.held.remove(&k).expect("held entry");
+            // Removing a subnet's primary IPv4 address would take its secondaries (other VIPs,
+            // the host's own address) with it unless they are promoted.
+            let _promote = h
+                .want
+                .address
+                .addr()
+                .is_ipv4()
+                .then(|| super::held::PromoteSecondaries::enable(&h.want.interface));
             match self.addrs.del(h.link.index, h.want.address).await {
                 Ok(()) => {
+                    VipCounters::inc(&self.counters.released);
                     info!(vip = %h.want.address, interface = %h.want.interface, "VIP released")
                 }
                 Err(e) => {
@@ -420,6 +459,7 @@ impl Watchdog {
             }
             match self.acquire(w).await {
                 Ok(h) => {
+                    VipCounters::inc(&self.counters.acquired);
                     info!(vip = %w.address, interface = %w.interface, mac = %frames::fmt_mac(&h.link.mac), "VIP acquired");
                     self.errors.remove(&k);
                     self.held.insert(k, h);
@@ -479,7 +519,14 @@ impl Watchdog {
                 let frame = announcement(&h.link.mac, &h.want);
                 if let Some(s) = self.senders.get(&h.link.index) {
                     match s.send(&frame) {
-                        Ok(()) => tracing::debug!(vip = %h.want.address, "announced"),
+                        Ok(()) => {
+                            VipCounters::inc(if h.want.address.addr().is_ipv4() {
+                                &self.counters.garp_sent
+                            } else {
+                                &self.counters.na_sent
+                            });
+                            tracing::debug!(vip = %h.want.address, "announced")
+                        }
                         Err(e) => warn!(vip = %h.want.address, error = %e, "announcement failed"),
                     }
                     // An RFC 5227 probe: any host that also has the address answers it.

@@ -6,5 +6,6 @@ mod held;
 mod manager;
 mod netlink;
 mod packet;
+pub mod release;
 
-pub use manager::{spawn, Settings, VipConfig, VipStatusReader};
+pub use manager::{spawn, Settings, VipConfig, VipCounters, VipStatus, VipStatusReader};
