@@ -4,7 +4,6 @@
 //! weight overlay, the health view and (with `[ipvs] enabled`) the kernel's IPVS table and its
 //! STATS64 counters, into a plain [`Snapshot`] that [`encode`] turns into text.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -17,11 +16,6 @@ use cluster_core::ipvs::Stats64;
 use cluster_core::model::fmt_endpoint;
 use cluster_core::store::LogStore;
 use director::ipvs::reconciler::{IpvsStatus, PASS_BUCKETS_S};
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use openraft::ServerState;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
@@ -31,19 +25,14 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use serde::Deserialize;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::debug;
 
 use crate::ipvs_view::{self, KernelTable};
 use crate::node::{known_leader, Node};
 use crate::vip::{VipCounters, VipStatus};
 
-/// The OpenMetrics text format's content type.
-pub const CONTENT_TYPE_OPENMETRICS: &str =
-    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// A kernel read that takes longer is abandoned for this scrape (the IPVS families are absent).
 const KERNEL_READ_TIMEOUT: Duration = Duration::from_secs(3);
-/// A client must send its request headers within this.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `[metrics]` section of the director config.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -766,48 +755,11 @@ impl Sources {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// HTTP.
-
-fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
-async fn respond<B>(sources: &Sources, req: Request<B>) -> Response<Full<Bytes>> {
-    if req.uri().path() != "/metrics" {
-        return reply(
-            StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            "not found: metrics are at /metrics\n".into(),
-        );
-    }
-    match *req.method() {
-        Method::GET | Method::HEAD => {
-            let text = encode(sources.snapshot().await);
-            reply(StatusCode::OK, CONTENT_TYPE_OPENMETRICS, text)
-        }
-        _ => {
-            let mut r = reply(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain; charset=utf-8",
-                "method not allowed: use GET\n".into(),
-            );
-            r.headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-            r
-        }
-    }
-}
-
 /// Binds the metrics address (the error names `metrics.listen`).
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr)
+    lvs_ops::metrics_http::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("metrics.listen: cannot listen on {addr}: {e}"))
+        .map_err(anyhow::Error::msg)
 }
 
 /// Serves `/metrics` on `listener` until `stop` turns true.
@@ -816,36 +768,14 @@ pub async fn serve(
     sources: Arc<Sources>,
     mut stop: watch::Receiver<bool>,
 ) {
-    if let Ok(a) = listener.local_addr() {
-        info!(listen = %a, "serving /metrics");
-    }
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(v) => v,
-                Err(e) => {
-                    warn!(error = %e, "metrics: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = async { let _ = stop.wait_for(|v| *v).await; } => return,
-        };
+    let render = move || {
         let sources = sources.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let sources = sources.clone();
-                async move { Ok::<_, Infallible>(respond(&sources, req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = conn.await {
-                debug!(peer = %peer, error = %e, "metrics connection");
-            }
-        });
-    }
+        async move { encode(sources.snapshot().await) }
+    };
+    lvs_ops::metrics_http::serve(listener, render, async move {
+        let _ = stop.wait_for(|v| *v).await;
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -2,32 +2,18 @@
 //! its last sample in the OpenMetrics text format, prefix `lvs_agent_`. Read from the shared
 //! state at scrape time into a plain [`Snapshot`]; [`encode`] turns that into text.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
-use tracing::{debug, info, warn};
 
 use crate::shared::{Counts, Shared, StatusView};
-
-/// The OpenMetrics text format's content type.
-pub const CONTENT_TYPE_OPENMETRICS: &str =
-    "application/openmetrics-text; version=1.0.0; charset=utf-8";
-/// A client must send its request headers within this.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything one scrape shows.
 pub struct Snapshot {
@@ -250,77 +236,20 @@ fn snapshot(shared: &Shared) -> Snapshot {
     }
 }
 
-fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
-fn respond<B>(shared: &Shared, req: Request<B>) -> Response<Full<Bytes>> {
-    if req.uri().path() != "/metrics" {
-        return reply(
-            StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            "not found: metrics are at /metrics\n".into(),
-        );
-    }
-    match *req.method() {
-        Method::GET | Method::HEAD => reply(
-            StatusCode::OK,
-            CONTENT_TYPE_OPENMETRICS,
-            encode(snapshot(shared)),
-        ),
-        _ => {
-            let mut r = reply(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain; charset=utf-8",
-                "method not allowed: use GET\n".into(),
-            );
-            r.headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-            r
-        }
-    }
-}
-
 /// Binds the metrics address (the error names `metrics.listen`).
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr)
+    lvs_ops::metrics_http::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("metrics.listen: cannot listen on {addr}: {e}"))
+        .map_err(anyhow::Error::msg)
 }
 
-/// Serves `/metrics` on `listener` forever.
+/// Serves `/metrics` on `listener` for the agent's lifetime.
 pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
-    if let Ok(a) = listener.local_addr() {
-        info!(listen = %a, "serving /metrics");
-    }
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(v) => v,
-            Err(e) => {
-                warn!(error = %e, "metrics: accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let r = respond(&shared, req);
-                async move { Ok::<_, Infallible>(r) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = conn.await {
-                debug!(peer = %peer, error = %e, "metrics connection");
-            }
-        });
-    }
+    let render = move || {
+        let text = encode(snapshot(&shared));
+        async move { text }
+    };
+    lvs_ops::metrics_http::serve(listener, render, std::future::pending()).await
 }
 
 #[cfg(test)]
