@@ -16,13 +16,12 @@ use cluster_core::ipvs::Stats64;
 use cluster_core::model::fmt_endpoint;
 use cluster_core::store::LogStore;
 use director::ipvs::reconciler::{IpvsStatus, PASS_BUCKETS_S};
+use lvs_ops::openmetrics::{counter, counters, gauge, gauges, Labels};
 use openraft::ServerState;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Unit;
 use serde::Deserialize;
 use tokio::sync::watch;
 use tracing::debug;
@@ -166,67 +165,6 @@ pub fn reals_snapshot(
 
 // ---------------------------------------------------------------------------------------------
 // Encoding.
-
-type Labels = Vec<(&'static str, String)>;
-
-/// One metric family of constant values.
-fn family<M: EncodeMetric>(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    ty: MetricType,
-    samples: &[(Labels, M)],
-) -> fmt::Result {
-    let mut m = enc.encode_descriptor(name, help, unit, ty)?;
-    for (labels, v) in samples {
-        v.encode(m.encode_family(labels)?)?;
-    }
-    Ok(())
-}
-
-fn gauge<N: prometheus_client::encoding::EncodeGaugeValue>(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    v: N,
-) -> fmt::Result {
-    let g = ConstGauge::new(v);
-    g.encode(enc.encode_descriptor(name, help, unit, g.metric_type())?)
-}
-
-fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> fmt::Result {
-    let c = ConstCounter::new(v);
-    c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)
-}
-
-fn gauges<N: prometheus_client::encoding::EncodeGaugeValue>(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    samples: Vec<(Labels, N)>,
-) -> fmt::Result {
-    let s: Vec<(Labels, ConstGauge<N>)> = samples
-        .into_iter()
-        .map(|(l, v)| (l, ConstGauge::new(v)))
-        .collect();
-    family(enc, name, help, unit, MetricType::Gauge, &s)
-}
-
-fn counters(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    samples: Vec<(Labels, u64)>,
-) -> fmt::Result {
-    let s: Vec<(Labels, ConstCounter<u64>)> = samples
-        .into_iter()
-        .map(|(l, v)| (l, ConstCounter::new(v)))
-        .collect();
-    family(enc, name, help, None, MetricType::Counter, &s)
-}
 
 fn flag(b: bool) -> i64 {
     i64::from(b)
@@ -626,12 +564,7 @@ impl Collector for SnapshotCollector {
 
 /// The OpenMetrics text of `s`.
 pub fn encode(s: Snapshot) -> String {
-    let mut registry = Registry::with_prefix("lvs_director");
-    registry.register_collector(Box::new(SnapshotCollector(s)));
-    let mut out = String::new();
-    prometheus_client::encoding::text::encode(&mut out, &registry)
-        .expect("writing to a String cannot fail");
-    out
+    lvs_ops::openmetrics::encode("lvs_director", Box::new(SnapshotCollector(s)))
 }
 
 // ---------------------------------------------------------------------------------------------

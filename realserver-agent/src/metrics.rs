@@ -6,12 +6,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use lvs_ops::openmetrics::{counter, gauge, gauges};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::registry::Unit;
 
 use crate::shared::{Counts, Shared, StatusView};
 
@@ -20,38 +18,6 @@ pub struct Snapshot {
     pub version: &'static str,
     pub counts: Counts,
     pub status: StatusView,
-}
-
-type Labels = Vec<(&'static str, String)>;
-
-fn gauge<N: EncodeGaugeValue>(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    v: N,
-) -> fmt::Result {
-    let g = ConstGauge::new(v);
-    g.encode(enc.encode_descriptor(name, help, unit, g.metric_type())?)
-}
-
-fn gauges<N: EncodeGaugeValue>(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    unit: Option<&Unit>,
-    samples: Vec<(Labels, N)>,
-) -> fmt::Result {
-    let mut m = enc.encode_descriptor(name, help, unit, MetricType::Gauge)?;
-    for (labels, v) in samples {
-        ConstGauge::new(v).encode(m.encode_family(&labels)?)?;
-    }
-    Ok(())
-}
-
-fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> fmt::Result {
-    let c = ConstCounter::new(v);
-    c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)
 }
 
 struct SnapshotCollector(Snapshot);
@@ -220,12 +186,7 @@ impl Collector for SnapshotCollector {
 
 /// The OpenMetrics text of `s`.
 pub fn encode(s: Snapshot) -> String {
-    let mut registry = Registry::with_prefix("lvs_agent");
-    registry.register_collector(Box::new(SnapshotCollector(s)));
-    let mut out = String::new();
-    prometheus_client::encoding::text::encode(&mut out, &registry)
-        .expect("writing to a String cannot fail");
-    out
+    lvs_ops::openmetrics::encode("lvs_agent", Box::new(SnapshotCollector(s)))
 }
 
 fn snapshot(shared: &Shared) -> Snapshot {
