@@ -132,21 +132,32 @@ fn age(ms: u64) -> String {
     }
 }
 
+const AGENT_COLUMNS: [&str; 9] = [
+    "AGENT",
+    "ADDRESSES",
+    "STATE",
+    "AGE",
+    "CPU",
+    "LOAD1",
+    "PROBES",
+    "REPORTS",
+    "REJECTED",
+];
+
+const WEIGHT_COLUMNS: [&str; 8] = [
+    "SERVICE",
+    "REAL",
+    "POLICY",
+    "CONFIGURED",
+    "EFFECTIVE",
+    "PHASE",
+    "HEALTH",
+    "AGENT",
+];
+
 /// The agents table.
 fn agents_text(s: &pb::AgentsState) -> String {
-    let mut rows = vec![[
-        "AGENT",
-        "ADDRESSES",
-        "STATE",
-        "AGE",
-        "CPU",
-        "LOAD1",
-        "PROBES",
-        "REPORTS",
-        "REJECTED",
-    ]
-    .map(String::from)
-    .to_vec()];
+    let mut rows = Vec::new();
     for a in &s.agents {
         let d = agent_doc(a);
         let state = match (d.connected, d.draining) {
@@ -183,20 +194,7 @@ fn agents_text(s: &pb::AgentsState) -> String {
             a.rejected.to_string(),
         ]);
     }
-    let mut out = table(
-        &[
-            "AGENT",
-            "ADDRESSES",
-            "STATE",
-            "AGE",
-            "CPU",
-            "LOAD1",
-            "PROBES",
-            "REPORTS",
-            "REJECTED",
-        ],
-        &rows,
-    );
+    let mut out = table(&AGENT_COLUMNS, &rows);
     for a in s.agents.iter().filter(|a| !a.last_error.is_empty()) {
         out.push_str(&format!(
             "{}: last rejected report: {}\n",
@@ -275,18 +273,7 @@ fn real_doc(r: &pb::RealState) -> RealDoc<'_> {
 
 /// The weights table, one row per real server, grouped by service.
 fn weights_text(s: &pb::AgentsState, only: Option<&str>) -> String {
-    let mut rows = vec![[
-        "SERVICE",
-        "REAL",
-        "POLICY",
-        "CONFIGURED",
-        "EFFECTIVE",
-        "PHASE",
-        "HEALTH",
-        "AGENT",
-    ]
-    .map(String::from)
-    .to_vec()];
+    let mut rows = Vec::new();
     for r in s
         .reals
         .iter()
@@ -317,19 +304,7 @@ fn weights_text(s: &pb::AgentsState, only: Option<&str>) -> String {
             },
         ]);
     }
-    let mut out = table(
-        &[
-            "SERVICE",
-            "REAL",
-            "POLICY",
-            "CONFIGURED",
-            "EFFECTIVE",
-            "PHASE",
-            "HEALTH",
-            "AGENT",
-        ],
-        &rows,
-    );
+    let mut out = table(&WEIGHT_COLUMNS, &rows);
     for sorry in s
         .sorry
         .iter()
@@ -450,7 +425,9 @@ mod tests {
             a.contains("rs1    10.0.1.1   reporting  0.4s  25%  0.50   80:1.5ms  12"),
             "{a}"
         );
+        assert_eq!(a.matches("AGENT  ").count(), 1, "one header line: {a}");
         let w = weights_text(&s, None);
+        assert_eq!(w.matches("SERVICE").count(), 1, "one header line: {w}");
         assert!(
             w.contains("10.0.1.1:80  latency  1           640        fresh"),
             "{w}"
