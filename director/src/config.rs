@@ -144,7 +144,6 @@ impl DirectorConfig {
             check_addr(&format!("peers[{i}].api_addr"), &p.api_addr)?;
         }
         self.raft.profile()?;
-        self.load_tls()?;
         self.ipvs.validate().map_err(anyhow::Error::msg)?;
         self.weights.validate().map_err(anyhow::Error::msg)?;
         self.metrics

@@ -461,6 +461,12 @@ fn main() {
         std::process::exit(vip::release::run(&cfg.data_dir));
     }
     if args.check {
+        // The key material is read here and at start, not by every config load: --release-vips
+        // must work even when the certificate files are gone.
+        if let Err(e) = cfg.load_tls() {
+            eprintln!("director: error: {}: {e:#}", args.config.display());
+            std::process::exit(2);
+        }
         println!("{}: ok", args.config.display());
         return;
     }

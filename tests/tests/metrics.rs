@@ -237,21 +237,17 @@ async fn raft_config_and_failover_in_metrics() {
     }
 }
 
-/// Runs `director --check --config FILE` (with `--insecure` when this build has it).
+/// Runs `director --check --config FILE`.
 fn check(config: &str) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("director.toml");
     std::fs::write(&path, config).unwrap();
-    let help = Command::new(bin("director"))
-        .arg("--help")
+    Command::new(bin("director"))
+        .arg("--check")
+        .arg("--config")
+        .arg(&path)
         .output()
-        .unwrap();
-    let mut cmd = Command::new(bin("director"));
-    if String::from_utf8_lossy(&help.stdout).contains("--insecure") {
-        cmd.arg("--insecure");
-    }
-    cmd.arg("--check").arg("--config").arg(&path);
-    cmd.output().unwrap()
+        .unwrap()
 }
 
 #[test]
