@@ -18,7 +18,6 @@ use cluster_core::store::LogStore;
 use director::ipvs::reconciler::{IpvsStatus, PASS_BUCKETS_S};
 use lvs_ops::openmetrics::{counter, counters, gauge, gauges, Labels};
 use openraft::ServerState;
-use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
@@ -195,127 +194,117 @@ fn stats_families(
     Ok(())
 }
 
-struct SnapshotCollector(Snapshot);
+/// Every family of one scrape.
+fn families(e: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
+    gauges(
+        e,
+        "build_info",
+        "The director's version",
+        None,
+        vec![(vec![("version", s.version.to_string())], 1i64)],
+    )?;
 
-impl fmt::Debug for SnapshotCollector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SnapshotCollector")
+    // Raft.
+    let r = &s.raft;
+    gauge(
+        e,
+        "raft_node_id",
+        "This director's Raft node id",
+        None,
+        r.node_id as i64,
+    )?;
+    gauge(e, "raft_term", "Current Raft term", None, r.term as i64)?;
+    gauge(
+        e,
+        "raft_is_leader",
+        "1 while this director is the Raft leader",
+        None,
+        flag(r.is_leader),
+    )?;
+    gauge(
+        e,
+        "raft_leader_id",
+        "Node id of the leader as this director knows it; -1 when unknown",
+        None,
+        r.leader.map_or(-1, |l| l as i64),
+    )?;
+    gauges(
+        e,
+        "raft_state",
+        "This director's Raft role (1 for the current one)",
+        None,
+        ["leader", "follower", "candidate", "learner", "shutdown"]
+            .into_iter()
+            .map(|st| (vec![("state", st.to_string())], flag(st == r.state)))
+            .collect(),
+    )?;
+    for (name, help, v) in [
+        (
+            "raft_last_log_index",
+            "Index of the last entry in this director's log",
+            r.last_log_index,
+        ),
+        (
+            "raft_commit_index",
+            "Index of the last entry known committed",
+            r.commit_index,
+        ),
+        (
+            "raft_applied_index",
+            "Index of the last entry applied to the state machine",
+            r.applied_index,
+        ),
+    ] {
+        gauge(e, name, help, None, v.map_or(-1, |i| i as i64))?;
     }
-}
+    if let Some(ms) = r.quorum_ack_ms {
+        gauge(
+            e,
+            "raft_quorum_ack_age",
+            "Time since a quorum last acknowledged this leader (leader only)",
+            Some(&Unit::Seconds),
+            ms as f64 / 1000.0,
+        )?;
+    }
+    gauges(
+        e,
+        "raft_members",
+        "Members of the cluster by role",
+        None,
+        vec![
+            (vec![("role", "voter".to_string())], r.voters as i64),
+            (vec![("role", "learner".to_string())], r.learners as i64),
+        ],
+    )?;
+    gauge(
+        e,
+        "config_revision",
+        "Revision of the replicated configuration this director has applied",
+        None,
+        s.config_revision as i64,
+    )?;
 
-impl Collector for SnapshotCollector {
-    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
-        let s = &self.0;
-        let e = &mut enc;
-        gauges(
-            e,
-            "build_info",
-            "The director's version",
-            None,
-            vec![(vec![("version", s.version.to_string())], 1i64)],
-        )?;
-
-        // Raft.
-        let r = &s.raft;
-        gauge(
-            e,
-            "raft_node_id",
-            "This director's Raft node id",
-            None,
-            r.node_id as i64,
-        )?;
-        gauge(e, "raft_term", "Current Raft term", None, r.term as i64)?;
-        gauge(
-            e,
-            "raft_is_leader",
-            "1 while this director is the Raft leader",
-            None,
-            flag(r.is_leader),
-        )?;
-        gauge(
-            e,
-            "raft_leader_id",
-            "Node id of the leader as this director knows it; -1 when unknown",
-            None,
-            r.leader.map_or(-1, |l| l as i64),
-        )?;
-        gauges(
-            e,
-            "raft_state",
-            "This director's Raft role (1 for the current one)",
-            None,
-            ["leader", "follower", "candidate", "learner", "shutdown"]
-                .into_iter()
-                .map(|st| (vec![("state", st.to_string())], flag(st == r.state)))
-                .collect(),
-        )?;
-        for (name, help, v) in [
-            (
-                "raft_last_log_index",
-                "Index of the last entry in this director's log",
-                r.last_log_index,
-            ),
-            (
-                "raft_commit_index",
-                "Index of the last entry known committed",
-                r.commit_index,
-            ),
-            (
-                "raft_applied_index",
-                "Index of the last entry applied to the state machine",
-                r.applied_index,
-            ),
-        ] {
-            gauge(e, name, help, None, v.map_or(-1, |i| i as i64))?;
-        }
-        if let Some(ms) = r.quorum_ack_ms {
-            gauge(
-                e,
-                "raft_quorum_ack_age",
-                "Time since a quorum last acknowledged this leader (leader only)",
-                Some(&Unit::Seconds),
-                ms as f64 / 1000.0,
-            )?;
-        }
-        gauges(
-            e,
-            "raft_members",
-            "Members of the cluster by role",
-            None,
-            vec![
-                (vec![("role", "voter".to_string())], r.voters as i64),
-                (vec![("role", "learner".to_string())], r.learners as i64),
-            ],
-        )?;
-        gauge(
-            e,
-            "config_revision",
-            "Revision of the replicated configuration this director has applied",
-            None,
-            s.config_revision as i64,
-        )?;
-
-        // VIPs.
-        gauges(
-            e,
-            "vip_held",
-            "1 while this director holds the VIP",
-            None,
-            s.vips
-                .iter()
-                .map(|v| {
-                    (
-                        vec![
-                            ("name", v.group.clone()),
-                            ("address", v.address.to_string()),
-                            ("interface", v.interface.clone()),
-                        ],
-                        flag(v.held),
-                    )
-                })
-                .collect(),
-        )?;
-        counters(
+    // VIPs.
+    gauges(
+        e,
+        "vip_held",
+        "1 while this director holds the VIP",
+        None,
+        s.vips
+            .iter()
+            .map(|v| {
+                (
+                    vec![
+                        ("name", v.group.clone()),
+                        ("address", v.address.to_string()),
+                        ("interface", v.interface.clone()),
+                    ],
+                    flag(v.held),
+                )
+            })
+            .collect(),
+    )?;
+    counters(
             e,
             "vip_announcements",
             "VIP announcements sent: gratuitous ARP (IPv4) and unsolicited neighbour advertisements (IPv6)",
@@ -324,32 +313,32 @@ impl Collector for SnapshotCollector {
                 (vec![("kind", "unsolicited_na".to_string())], s.vip_counts.na_sent),
             ],
         )?;
-        counter(
-            e,
-            "vip_acquisitions",
-            "VIPs added to an interface",
-            s.vip_counts.acquired,
-        )?;
-        counter(
-            e,
-            "vip_releases",
-            "VIPs removed from an interface",
-            s.vip_counts.released,
-        )?;
+    counter(
+        e,
+        "vip_acquisitions",
+        "VIPs added to an interface",
+        s.vip_counts.acquired,
+    )?;
+    counter(
+        e,
+        "vip_releases",
+        "VIPs removed from an interface",
+        s.vip_counts.released,
+    )?;
 
-        // Real servers: config, overlay, health.
-        let rl = |x: &RealSnap| vec![("service", x.service.clone()), ("real", x.real.clone())];
-        gauges(
-            e,
-            "real_configured_weight",
-            "Weight of the real server in the replicated config",
-            None,
-            s.reals
-                .iter()
-                .map(|x| (rl(x), x.configured_weight as i64))
-                .collect(),
-        )?;
-        gauges(
+    // Real servers: config, overlay, health.
+    let rl = |x: &RealSnap| vec![("service", x.service.clone()), ("real", x.real.clone())];
+    gauges(
+        e,
+        "real_configured_weight",
+        "Weight of the real server in the replicated config",
+        None,
+        s.reals
+            .iter()
+            .map(|x| (rl(x), x.configured_weight as i64))
+            .collect(),
+    )?;
+    gauges(
             e,
             "real_effective_weight",
             "Weight this director programs: the config with the leader's computed weights, health and drains laid over it",
@@ -359,103 +348,103 @@ impl Collector for SnapshotCollector {
                 .map(|x| (rl(x), x.effective_weight as i64))
                 .collect(),
         )?;
-        gauges(
-            e,
-            "real_health_up",
-            "Health check verdict: 1 up, 0 down (checked real servers, on the leader)",
-            None,
-            s.reals
-                .iter()
-                .filter_map(|x| x.health_up.map(|u| (rl(x), flag(u))))
-                .collect(),
-        )?;
+    gauges(
+        e,
+        "real_health_up",
+        "Health check verdict: 1 up, 0 down (checked real servers, on the leader)",
+        None,
+        s.reals
+            .iter()
+            .filter_map(|x| x.health_up.map(|u| (rl(x), flag(u))))
+            .collect(),
+    )?;
 
-        // Kernel IPVS.
-        if let Some(k) = &s.kernel {
-            gauge(
-                e,
-                "ipvs_kernel_read_ok",
-                "1 when this scrape read the kernel's IPVS table",
-                None,
-                flag(k.is_ok()),
-            )?;
-            if let Ok(t) = k {
-                let svc: Vec<(Labels, Stats64)> = t
-                    .services
-                    .iter()
-                    .map(|(sv, _)| (vec![("service", sv.service.key.to_string())], sv.stats))
-                    .collect();
-                stats_families(e, "service", &svc)?;
-                let dests: Vec<(Labels, &cluster_core::ipvs::KDestEntry)> = t
-                    .services
-                    .iter()
-                    .flat_map(|(sv, ds)| {
-                        ds.iter().map(move |d| {
-                            (
-                                vec![
-                                    ("service", sv.service.key.to_string()),
-                                    ("real", fmt_endpoint(&d.dest.address, d.dest.port)),
-                                ],
-                                d,
-                            )
-                        })
-                    })
-                    .collect();
-                let real_stats: Vec<(Labels, Stats64)> =
-                    dests.iter().map(|(l, d)| (l.clone(), d.stats)).collect();
-                stats_families(e, "real", &real_stats)?;
-                gauges(
-                    e,
-                    "ipvs_real_active_connections",
-                    "Active connections per real server (kernel)",
-                    None,
-                    dests
-                        .iter()
-                        .map(|(l, d)| (l.clone(), d.active_conns as i64))
-                        .collect(),
-                )?;
-                gauges(
-                    e,
-                    "ipvs_real_inactive_connections",
-                    "Inactive connections per real server (kernel)",
-                    None,
-                    dests
-                        .iter()
-                        .map(|(l, d)| (l.clone(), d.inactive_conns as i64))
-                        .collect(),
-                )?;
-                gauges(
-                    e,
-                    "ipvs_real_weight",
-                    "Weight of the real server in the kernel table",
-                    None,
-                    dests
-                        .iter()
-                        .map(|(l, d)| (l.clone(), d.dest.weight as i64))
-                        .collect(),
-                )?;
-            }
-        }
-
-        // Reconciler.
-        let st = &s.reconciler;
+    // Kernel IPVS.
+    if let Some(k) = &s.kernel {
         gauge(
             e,
-            "reconcile_enabled",
-            "1 when this director programs its kernel's IPVS table",
+            "ipvs_kernel_read_ok",
+            "1 when this scrape read the kernel's IPVS table",
             None,
-            flag(st.enabled),
+            flag(k.is_ok()),
         )?;
-        if st.enabled {
-            gauge(
+        if let Ok(t) = k {
+            let svc: Vec<(Labels, Stats64)> = t
+                .services
+                .iter()
+                .map(|(sv, _)| (vec![("service", sv.service.key.to_string())], sv.stats))
+                .collect();
+            stats_families(e, "service", &svc)?;
+            let dests: Vec<(Labels, &cluster_core::ipvs::KDestEntry)> = t
+                .services
+                .iter()
+                .flat_map(|(sv, ds)| {
+                    ds.iter().map(move |d| {
+                        (
+                            vec![
+                                ("service", sv.service.key.to_string()),
+                                ("real", fmt_endpoint(&d.dest.address, d.dest.port)),
+                            ],
+                            d,
+                        )
+                    })
+                })
+                .collect();
+            let real_stats: Vec<(Labels, Stats64)> =
+                dests.iter().map(|(l, d)| (l.clone(), d.stats)).collect();
+            stats_families(e, "real", &real_stats)?;
+            gauges(
                 e,
-                "ipvs_available",
-                "1 while the kernel's IPVS can be programmed",
+                "ipvs_real_active_connections",
+                "Active connections per real server (kernel)",
                 None,
-                flag(st.unavailable.is_none()),
+                dests
+                    .iter()
+                    .map(|(l, d)| (l.clone(), d.active_conns as i64))
+                    .collect(),
+            )?;
+            gauges(
+                e,
+                "ipvs_real_inactive_connections",
+                "Inactive connections per real server (kernel)",
+                None,
+                dests
+                    .iter()
+                    .map(|(l, d)| (l.clone(), d.inactive_conns as i64))
+                    .collect(),
+            )?;
+            gauges(
+                e,
+                "ipvs_real_weight",
+                "Weight of the real server in the kernel table",
+                None,
+                dests
+                    .iter()
+                    .map(|(l, d)| (l.clone(), d.dest.weight as i64))
+                    .collect(),
             )?;
         }
-        counters(
+    }
+
+    // Reconciler.
+    let st = &s.reconciler;
+    gauge(
+        e,
+        "reconcile_enabled",
+        "1 when this director programs its kernel's IPVS table",
+        None,
+        flag(st.enabled),
+    )?;
+    if st.enabled {
+        gauge(
+            e,
+            "ipvs_available",
+            "1 while the kernel's IPVS can be programmed",
+            None,
+            flag(st.unavailable.is_none()),
+        )?;
+    }
+    counters(
             e,
             "reconcile_runs",
             "Reconciler passes: full (kernel dump and diff) and incremental (services a change touched)",
@@ -464,107 +453,106 @@ impl Collector for SnapshotCollector {
                 (vec![("kind", "incremental".to_string())], st.incremental_passes),
             ],
         )?;
-        counter(
-            e,
-            "reconcile_errors",
-            "Failed kernel operations and failed reads of the kernel table",
-            st.errors_total,
-        )?;
-        counter(
-            e,
-            "reconcile_operations",
-            "Kernel operations applied",
-            st.total_ops,
-        )?;
+    counter(
+        e,
+        "reconcile_errors",
+        "Failed kernel operations and failed reads of the kernel table",
+        st.errors_total,
+    )?;
+    counter(
+        e,
+        "reconcile_operations",
+        "Kernel operations applied",
+        st.total_ops,
+    )?;
+    gauge(
+        e,
+        "reconcile_object_errors",
+        "Objects whose last kernel operation failed",
+        None,
+        st.errors.len() as i64,
+    )?;
+    gauge(
+        e,
+        "reconcile_revision",
+        "Config revision the kernel was last reconciled to",
+        None,
+        st.revision as i64,
+    )?;
+    if st.last_pass_ms > 0 {
         gauge(
             e,
-            "reconcile_object_errors",
-            "Objects whose last kernel operation failed",
-            None,
-            st.errors.len() as i64,
-        )?;
-        gauge(
-            e,
-            "reconcile_revision",
-            "Config revision the kernel was last reconciled to",
-            None,
-            st.revision as i64,
-        )?;
-        if st.last_pass_ms > 0 {
-            gauge(
-                e,
-                "reconcile_last_duration",
-                "Duration of the last reconciler pass",
-                Some(&Unit::Seconds),
-                st.last_pass_us as f64 / 1e6,
-            )?;
-        }
-        if st.last_ok_pass_ms > 0 {
-            gauge(
-                e,
-                "reconcile_last_success_timestamp",
-                "When the last pass in which every kernel operation succeeded ended (Unix time)",
-                Some(&Unit::Seconds),
-                st.last_ok_pass_ms as f64 / 1000.0,
-            )?;
-        }
-        let mut buckets: Vec<(f64, u64)> = PASS_BUCKETS_S
-            .iter()
-            .copied()
-            .chain([f64::INFINITY])
-            .enumerate()
-            .map(|(i, b)| (b, st.pass_buckets.get(i).copied().unwrap_or(0)))
-            .collect();
-        if buckets.is_empty() {
-            buckets.push((f64::INFINITY, 0));
-        }
-        let count: u64 = buckets.iter().map(|(_, n)| n).sum();
-        let mut m = e.encode_descriptor(
-            "reconcile_duration",
-            "Duration of reconciler passes",
+            "reconcile_last_duration",
+            "Duration of the last reconciler pass",
             Some(&Unit::Seconds),
-            MetricType::Histogram,
+            st.last_pass_us as f64 / 1e6,
         )?;
-        m.encode_histogram::<NoLabelSet>(st.pass_us_sum as f64 / 1e6, count, &buckets, None)?;
-
-        // Agents.
-        let a = &s.agents;
-        gauge(
-            e,
-            "agents_connected",
-            "Agents with an open report stream to this director",
-            None,
-            a.connected as i64,
-        )?;
-        counter(
-            e,
-            "agent_reports",
-            "Agent reports received",
-            a.reports_total,
-        )?;
-        counter(
-            e,
-            "agent_reports_rejected",
-            "Agent reports rejected",
-            a.reports_rejected,
-        )?;
-        gauges(
-            e,
-            "agent_report_age",
-            "Time since the agent's last accepted report (leader only)",
-            Some(&Unit::Seconds),
-            a.report_age_s
-                .iter()
-                .map(|(n, age)| (vec![("agent", n.clone())], *age))
-                .collect(),
-        )?;
-        Ok(())
     }
+    if st.last_ok_pass_ms > 0 {
+        gauge(
+            e,
+            "reconcile_last_success_timestamp",
+            "When the last pass in which every kernel operation succeeded ended (Unix time)",
+            Some(&Unit::Seconds),
+            st.last_ok_pass_ms as f64 / 1000.0,
+        )?;
+    }
+    let mut buckets: Vec<(f64, u64)> = PASS_BUCKETS_S
+        .iter()
+        .copied()
+        .chain([f64::INFINITY])
+        .enumerate()
+        .map(|(i, b)| (b, st.pass_buckets.get(i).copied().unwrap_or(0)))
+        .collect();
+    if buckets.is_empty() {
+        buckets.push((f64::INFINITY, 0));
+    }
+    let count: u64 = buckets.iter().map(|(_, n)| n).sum();
+    let mut m = e.encode_descriptor(
+        "reconcile_duration",
+        "Duration of reconciler passes",
+        Some(&Unit::Seconds),
+        MetricType::Histogram,
+    )?;
+    m.encode_histogram::<NoLabelSet>(st.pass_us_sum as f64 / 1e6, count, &buckets, None)?;
+
+    // Agents.
+    let a = &s.agents;
+    gauge(
+        e,
+        "agents_connected",
+        "Agents with an open report stream to this director",
+        None,
+        a.connected as i64,
+    )?;
+    counter(
+        e,
+        "agent_reports",
+        "Agent reports received",
+        a.reports_total,
+    )?;
+    counter(
+        e,
+        "agent_reports_rejected",
+        "Agent reports rejected",
+        a.reports_rejected,
+    )?;
+    gauges(
+        e,
+        "agent_report_age",
+        "Time since the agent's last accepted report (leader only)",
+        Some(&Unit::Seconds),
+        a.report_age_s
+            .iter()
+            .map(|(n, age)| (vec![("agent", n.clone())], *age))
+            .collect(),
+    )?;
+    Ok(())
 }
 
 /// The OpenMetrics text of `s`.
 pub fn encode(s: Snapshot) -> String {
-    lvs_ops::openmetrics::encode("lvs_director", Box::new(SnapshotCollector(s)))
+    lvs_ops::openmetrics::encode("lvs_director", move |e| families(e, &s))
 }
 
 // ---------------------------------------------------------------------------------------------

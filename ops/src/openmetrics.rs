@@ -72,10 +72,31 @@ pub fn counters(
     family(enc, name, help, None, MetricType::Counter, s)
 }
 
-/// The OpenMetrics text of `collector`, every name under `prefix`.
-pub fn encode(prefix: &str, collector: Box<dyn Collector>) -> String {
+/// Encodes its families with a function: a scrape's snapshot needs no collector type of its own.
+struct FnCollector<F>(F);
+
+impl<F> fmt::Debug for FnCollector<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnCollector")
+    }
+}
+
+impl<F> Collector for FnCollector<F>
+where
+    F: Fn(&mut DescriptorEncoder) -> fmt::Result + Send + Sync + 'static,
+{
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        (self.0)(&mut enc)
+    }
+}
+
+/// The OpenMetrics text of the families `families` writes, every name under `prefix`.
+pub fn encode<F>(prefix: &str, families: F) -> String
+where
+    F: Fn(&mut DescriptorEncoder) -> fmt::Result + Send + Sync + 'static,
+{
     let mut registry = Registry::with_prefix(prefix);
-    registry.register_collector(collector);
+    registry.register_collector(Box::new(FnCollector(families)));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)
         .expect("writing to a String cannot fail");

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use lvs_ops::openmetrics::{counter, gauge, gauges};
-use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Unit;
 
@@ -20,173 +19,162 @@ pub struct Snapshot {
     pub status: StatusView,
 }
 
-struct SnapshotCollector(Snapshot);
-
-impl fmt::Debug for SnapshotCollector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SnapshotCollector")
-    }
-}
-
-impl Collector for SnapshotCollector {
-    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
-        let Snapshot {
-            version,
-            counts: c,
-            status: s,
-        } = &self.0;
-        let e = &mut enc;
-        gauges(
-            e,
-            "build_info",
-            "The agent's version and name",
-            None,
-            vec![(
-                vec![("version", version.to_string()), ("agent", s.agent.clone())],
-                1i64,
-            )],
-        )?;
-        counter(
-            e,
-            "reports_sent",
-            "Reports handed to a director stream",
-            c.sent,
-        )?;
-        counter(
-            e,
-            "reports_acked",
-            "Reports a director acknowledged as accepted",
-            c.acked,
-        )?;
-        counter(
-            e,
-            "reports_rejected",
-            "Reports a director acknowledged with an error",
-            c.rejected,
-        )?;
-        counter(
-            e,
-            "reconnects",
-            "Report streams opened after the first one",
-            c.connects.saturating_sub(1),
-        )?;
+/// Every family of one scrape.
+fn families(e: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
+    let Snapshot {
+        version,
+        counts: c,
+        status: s,
+    } = snap;
+    gauges(
+        e,
+        "build_info",
+        "The agent's version and name",
+        None,
+        vec![(
+            vec![("version", version.to_string()), ("agent", s.agent.clone())],
+            1i64,
+        )],
+    )?;
+    counter(
+        e,
+        "reports_sent",
+        "Reports handed to a director stream",
+        c.sent,
+    )?;
+    counter(
+        e,
+        "reports_acked",
+        "Reports a director acknowledged as accepted",
+        c.acked,
+    )?;
+    counter(
+        e,
+        "reports_rejected",
+        "Reports a director acknowledged with an error",
+        c.rejected,
+    )?;
+    counter(
+        e,
+        "reconnects",
+        "Report streams opened after the first one",
+        c.connects.saturating_sub(1),
+    )?;
+    gauge(
+        e,
+        "connected",
+        "1 while a report stream to a director is open",
+        None,
+        i64::from(s.connected.is_some()),
+    )?;
+    if let Some(a) = &s.last_ack {
         gauge(
             e,
-            "connected",
-            "1 while a report stream to a director is open",
-            None,
-            i64::from(s.connected.is_some()),
-        )?;
-        if let Some(a) = &s.last_ack {
-            gauge(
-                e,
-                "last_ack_age",
-                "Time since the last acknowledgement",
-                Some(&Unit::Seconds),
-                a.age_ms as f64 / 1000.0,
-            )?;
-        }
-        gauge(
-            e,
-            "draining",
-            "1 while the agent reports draining (no new connections)",
-            None,
-            i64::from(s.draining),
-        )?;
-        let Some(r) = &s.last_report else {
-            return Ok(());
-        };
-        // Unit::Ratios would name them `_ratios`; the convention is `_ratio`.
-        let ratio = Unit::Other("ratio".into());
-        gauge(
-            e,
-            "cpu_busy",
-            "Busy CPU fraction over the last interval (steal excluded)",
-            Some(&ratio),
-            r.cpu_busy,
-        )?;
-        gauge(
-            e,
-            "cpu_steal",
-            "CPU time stolen by the hypervisor over the last interval",
-            Some(&ratio),
-            r.cpu_steal,
-        )?;
-        gauge(e, "cpus", "CPUs of the host", None, r.cpus as i64)?;
-        for (i, name) in ["load1", "load5", "load15"].into_iter().enumerate() {
-            gauge(
-                e,
-                name,
-                "Load average from the last sample",
-                None,
-                r.load[i],
-            )?;
-        }
-        gauge(
-            e,
-            "memory_total",
-            "Memory of the host",
-            Some(&Unit::Bytes),
-            r.mem_total_bytes as i64,
-        )?;
-        gauge(
-            e,
-            "memory_available",
-            "Available memory (MemAvailable) from the last sample",
-            Some(&Unit::Bytes),
-            r.mem_available_bytes as i64,
-        )?;
-        gauges(
-            e,
-            "established_connections",
-            "Established TCP connections on each configured port, from the last sample",
-            None,
-            r.conns
-                .iter()
-                .map(|c| (vec![("port", c.port.to_string())], c.established as i64))
-                .collect(),
-        )?;
-        let probe = |p: &crate::shared::ProbeView| {
-            vec![("kind", p.kind.clone()), ("port", p.port.to_string())]
-        };
-        gauges(
-            e,
-            "probe_up",
-            "1 when the last probe of the local application succeeded",
-            None,
-            r.probes
-                .iter()
-                .map(|p| (probe(p), i64::from(p.ok)))
-                .collect(),
-        )?;
-        gauges(
-            e,
-            "probe_latency",
-            "Latency of the last successful probe",
+            "last_ack_age",
+            "Time since the last acknowledgement",
             Some(&Unit::Seconds),
-            r.probes
-                .iter()
-                .filter(|p| p.ok)
-                .map(|p| (probe(p), p.latency_us as f64 / 1e6))
-                .collect(),
+            a.age_ms as f64 / 1000.0,
         )?;
-        gauges(
-            e,
-            "app_metric",
-            "Application metrics posted with `realserver-agent metric`",
-            None,
-            r.app
-                .iter()
-                .map(|(k, v)| (vec![("name", k.clone())], *v))
-                .collect(),
-        )?;
-        Ok(())
     }
+    gauge(
+        e,
+        "draining",
+        "1 while the agent reports draining (no new connections)",
+        None,
+        i64::from(s.draining),
+    )?;
+    let Some(r) = &s.last_report else {
+        return Ok(());
+    };
+    // Unit::Ratios would name them `_ratios`; the convention is `_ratio`.
+    let ratio = Unit::Other("ratio".into());
+    gauge(
+        e,
+        "cpu_busy",
+        "Busy CPU fraction over the last interval (steal excluded)",
+        Some(&ratio),
+        r.cpu_busy,
+    )?;
+    gauge(
+        e,
+        "cpu_steal",
+        "CPU time stolen by the hypervisor over the last interval",
+        Some(&ratio),
+        r.cpu_steal,
+    )?;
+    gauge(e, "cpus", "CPUs of the host", None, r.cpus as i64)?;
+    for (i, name) in ["load1", "load5", "load15"].into_iter().enumerate() {
+        gauge(
+            e,
+            name,
+            "Load average from the last sample",
+            None,
+            r.load[i],
+        )?;
+    }
+    gauge(
+        e,
+        "memory_total",
+        "Memory of the host",
+        Some(&Unit::Bytes),
+        r.mem_total_bytes as i64,
+    )?;
+    gauge(
+        e,
+        "memory_available",
+        "Available memory (MemAvailable) from the last sample",
+        Some(&Unit::Bytes),
+        r.mem_available_bytes as i64,
+    )?;
+    gauges(
+        e,
+        "established_connections",
+        "Established TCP connections on each configured port, from the last sample",
+        None,
+        r.conns
+            .iter()
+            .map(|c| (vec![("port", c.port.to_string())], c.established as i64))
+            .collect(),
+    )?;
+    let probe =
+        |p: &crate::shared::ProbeView| vec![("kind", p.kind.clone()), ("port", p.port.to_string())];
+    gauges(
+        e,
+        "probe_up",
+        "1 when the last probe of the local application succeeded",
+        None,
+        r.probes
+            .iter()
+            .map(|p| (probe(p), i64::from(p.ok)))
+            .collect(),
+    )?;
+    gauges(
+        e,
+        "probe_latency",
+        "Latency of the last successful probe",
+        Some(&Unit::Seconds),
+        r.probes
+            .iter()
+            .filter(|p| p.ok)
+            .map(|p| (probe(p), p.latency_us as f64 / 1e6))
+            .collect(),
+    )?;
+    gauges(
+        e,
+        "app_metric",
+        "Application metrics posted with `realserver-agent metric`",
+        None,
+        r.app
+            .iter()
+            .map(|(k, v)| (vec![("name", k.clone())], *v))
+            .collect(),
+    )?;
+    Ok(())
 }
 
 /// The OpenMetrics text of `s`.
 pub fn encode(s: Snapshot) -> String {
-    lvs_ops::openmetrics::encode("lvs_agent", Box::new(SnapshotCollector(s)))
+    lvs_ops::openmetrics::encode("lvs_agent", move |e| families(e, &s))
 }
 
 fn snapshot(shared: &Shared) -> Snapshot {
