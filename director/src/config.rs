@@ -95,7 +95,7 @@ pub struct DirectorConfig {
     pub vip: crate::vip::VipConfig,
     /// Kernel IPVS programming.
     #[serde(default)]
-    pub ipvs: director::ipvs::reconciler::IpvsConfig,
+    pub ipvs: crate::ipvs::reconciler::IpvsConfig,
     /// The leader's weight engine (load/latency weight policies).
     #[serde(default)]
     pub weights: crate::agents::engine::WeightsConfig,

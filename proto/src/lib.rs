@@ -2,12 +2,24 @@
 //! the API messages and the cluster-core model (API → model conversions validate field syntax and
 //! name the field on error).
 
-pub mod v1 {
-    tonic::include_proto!("lvs.v1");
+/// The generated code, nested as the proto packages are (the internal service's messages refer
+/// to the API's by relative path).
+pub mod lvs {
+    pub mod v1 {
+        tonic::include_proto!("lvs.v1");
+    }
+    pub mod raft {
+        pub mod v1 {
+            tonic::include_proto!("lvs.raft.v1");
+        }
+    }
 }
 
+pub use lvs::v1;
+
+/// The internal director-to-director service (`lvs.raft.v1`).
 pub mod raft {
-    tonic::include_proto!("lvs.raft.v1");
+    pub use crate::lvs::raft::v1::*;
 }
 
 /// Encoded file descriptors, for gRPC reflection.

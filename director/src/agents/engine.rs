@@ -10,12 +10,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::health::HealthView;
+use crate::ipvs::client::IpvsClient;
 use cluster_core::effective::{self, Overlay, RealOverride};
 use cluster_core::model::{Service, ServiceKey, WeightPolicy};
 use cluster_core::store::StateHandle;
 use cluster_core::weights::{Controller, Decision, Input, Params};
-use director::health::HealthView;
-use director::ipvs::client::IpvsClient;
 use lvs_proto::v1 as pb;
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};

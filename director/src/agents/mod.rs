@@ -9,7 +9,7 @@ pub mod service;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use lvs_proto::v1 as pb;
 use tokio::sync::Notify;
@@ -19,13 +19,6 @@ const LATENCY_WINDOW: usize = 10_000;
 
 /// Reports from one agent closer together than this are a flood and are rejected.
 pub const MIN_REPORT_SPACING: Duration = Duration::from_millis(100);
-
-pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// One agent as the leader knows it.
 #[derive(Clone, Debug)]
@@ -163,7 +156,7 @@ impl Registry {
         });
         e.addresses = addrs;
         e.peer = peer.to_string();
-        e.last_report_ms = unix_ms();
+        e.last_report_ms = lvs_ops::clock::unix_ms();
         e.last_at = Some(now);
         e.reports += 1;
         e.last = Some(r);

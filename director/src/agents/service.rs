@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
 use super::{report, Offer, Registry};
-use crate::node::{known_leader, Node};
+use crate::raft::RaftHandle;
 
 /// Configured real-server addresses and the real servers each one is, cached per revision so a
 /// report costs a hash lookup, not a walk of the config.
@@ -26,26 +26,22 @@ struct Known {
 }
 
 pub struct AgentService {
-    pub node: Arc<Node>,
+    pub raft: Arc<RaftHandle>,
     pub registry: Arc<Registry>,
     known: Arc<Mutex<Known>>,
 }
 
 impl AgentService {
-    pub fn new(node: Arc<Node>, registry: Arc<Registry>) -> AgentService {
+    pub fn new(raft: Arc<RaftHandle>, registry: Arc<Registry>) -> AgentService {
         AgentService {
-            node,
+            raft,
             registry,
             known: Arc::default(),
         }
     }
 }
 
-fn leading(node: &Node) -> bool {
-    known_leader(&node.raft.metrics().borrow()) == Some(node.id)
-}
-
-fn not_leader(node: &Node) -> Status {
+fn not_leader(node: &RaftHandle) -> Status {
     let mut s = Status::unavailable("this director is not the leader; report to the leader");
     if let Some(addr) = node.leader_api() {
         if let Ok(v) = addr.parse() {
@@ -57,7 +53,11 @@ fn not_leader(node: &Node) -> Status {
 
 /// The real servers (`SERVICE ADDRESS:PORT`) at `addrs` in the current config, and which of
 /// `addrs` are real servers at all.
-fn matched(node: &Node, known: &Mutex<Known>, addrs: &[IpAddr]) -> (Vec<String>, HashSet<IpAddr>) {
+fn matched(
+    node: &RaftHandle,
+    known: &Mutex<Known>,
+    addrs: &[IpAddr],
+) -> (Vec<String>, HashSet<IpAddr>) {
     let mut k = known.lock().expect("known addresses");
     let rev = node.state.read(|s| s.revision);
     if k.revision != Some(rev) {
@@ -96,18 +96,22 @@ impl AgentReports for AgentService {
         &self,
         req: Request<Streaming<pb::AgentReport>>,
     ) -> Result<Response<AckStream>, Status> {
-        if !leading(&self.node) {
-            return Err(not_leader(&self.node));
+        if !self.raft.leading() {
+            return Err(not_leader(&self.raft));
         }
         let peer = req
             .remote_addr()
             .map(|a| a.to_string())
             .unwrap_or_else(|| "unknown".into());
-        // With mTLS an agent reports only for the addresses its certificate lists.
-        let identity = crate::authz::identity(&req).cloned();
+        // With mTLS an agent reports only for the addresses its certificate lists (the
+        // authorization layer put its identity on the request).
+        let identity = req
+            .extensions()
+            .get::<cluster_core::auth::Identity>()
+            .cloned();
         let mut inbound = req.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let node = self.node.clone();
+        let node = self.raft.clone();
         let registry = self.registry.clone();
         let known = self.known.clone();
         tokio::spawn(async move {
@@ -123,7 +127,7 @@ impl AgentReports for AgentService {
                         break;
                     }
                 };
-                if !leading(&node) {
+                if !node.leading() {
                     let _ = tx.send(Err(not_leader(&node))).await;
                     break;
                 }

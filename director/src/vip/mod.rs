@@ -8,4 +8,4 @@ mod netlink;
 mod packet;
 pub mod release;
 
-pub use manager::{spawn, Settings, VipConfig, VipCounters, VipStatus, VipStatusReader};
+pub use manager::{spawn, Settings, VipConfig, VipCounters, VipHandle, VipStatus, VipStatusReader};

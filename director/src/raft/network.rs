@@ -1,4 +1,4 @@
-//! openraft's network over tonic: one lazily connected channel per peer, reused across the
+//! openraft's network over tonic (the client side of the internal service): one lazily connected channel per peer, reused across the
 //! `new_client` calls openraft makes for every vote and replication stream; every RPC is bounded
 //! by openraft's hard TTL.
 
@@ -25,14 +25,19 @@ use tonic::transport::Channel;
 /// Large enough for a full AppendEntries batch or snapshot chunk.
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
+/// Connection attempts to a peer give up after this; calls are bounded by their own deadlines.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A peer address that cannot be dialled (not `host:port`, or TLS settings it cannot use).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ChannelError(String);
+
 /// Builds a lazily connecting channel to `addr` (`host:port`), with mTLS when `tls` is given.
-pub fn channel(
-    addr: &str,
-    connect_timeout: Duration,
-    tls: Option<&Tls>,
-) -> Result<Channel, String> {
-    let ep = lvs_proto::tls::endpoint(addr, tls)?
-        .connect_timeout(connect_timeout)
+pub fn channel(addr: &str, tls: Option<&Tls>) -> Result<Channel, ChannelError> {
+    let ep = lvs_proto::tls::endpoint(addr, tls)
+        .map_err(|e| ChannelError(e.to_string()))?
+        .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(5))
         .keep_alive_timeout(Duration::from_secs(5))
@@ -62,19 +67,15 @@ impl Peers {
         }
     }
 
-    /// A channel to another director's API (forwarded calls), with this director's certificate.
-    pub fn api_channel(&self, addr: &str, connect_timeout: Duration) -> Result<Channel, String> {
-        channel(addr, connect_timeout, self.tls.as_ref())
-    }
-
-    pub fn get(&self, id: NodeId, addr: &str) -> Result<Channel, String> {
+    /// The channel to director `id` at `addr`, made on first use and when the address changes.
+    pub fn get(&self, id: NodeId, addr: &str) -> Result<Channel, ChannelError> {
         let mut m = self.inner.lock().expect("peers lock");
         if let Some((a, ch)) = m.get(&id) {
             if a == addr {
                 return Ok(ch.clone());
             }
         }
-        let ch = channel(addr, Duration::from_millis(500), self.tls.as_ref())?;
+        let ch = channel(addr, self.tls.as_ref())?;
         m.insert(id, (addr.to_string(), ch.clone()));
         Ok(ch)
     }
@@ -83,8 +84,8 @@ impl Peers {
     /// dropped (a partition) sits in TCP retransmission back-off after the network heals; a fresh
     /// one gets through at once, before the healed peer's election timer fires and it disrupts
     /// the leader (openraft 0.9 has no pre-vote).
-    pub fn reconnect(&self, id: NodeId, addr: &str) -> Result<Channel, String> {
-        let ch = channel(addr, Duration::from_millis(500), self.tls.as_ref())?;
+    pub fn reconnect(&self, id: NodeId, addr: &str) -> Result<Channel, ChannelError> {
+        let ch = channel(addr, self.tls.as_ref())?;
         self.inner
             .lock()
             .expect("peers lock")
@@ -117,7 +118,7 @@ pub struct PeerClient {
     target: NodeId,
     addr: String,
     peers: Peers,
-    client: Result<RaftClient<Channel>, String>,
+    client: Result<RaftClient<Channel>, ChannelError>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +141,7 @@ impl PeerClient {
     {
         let client = match &mut self.client {
             Ok(c) => c,
-            Err(e) => return Err(RPCError::Unreachable(Unreachable::new(&Msg(e.clone())))),
+            Err(e) => return Err(RPCError::Unreachable(Unreachable::new(e))),
         };
         let data = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let msg = RaftMessage { data };

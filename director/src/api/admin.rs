@@ -1,12 +1,11 @@
 //! The admin gRPC service: converts API messages into typed commands, sends them through the
-//! node's write path, and serves reads (linearizable unless asked otherwise), dry-runs, history
-//! and the watch stream; and the per-director IPVS reads (kernel table, connections), which the
-//! receiving director answers itself.
+//! Raft write path, and serves reads (linearizable unless asked otherwise), dry-runs, history
+//! and the watch stream; the per-director IPVS reads (kernel table, connections), which the
+//! receiving director answers itself; and the agent listing, which only the leader has.
 
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use cluster_core::error::CommandError;
 use cluster_core::model::{RealServer, Service, ServiceKey};
@@ -19,12 +18,16 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::kernel_view;
+use super::leader::LeaderApi;
 use crate::agents::engine::Transition;
-use crate::ipvs_view;
-use crate::node::{command_status, known_leader, Node};
+use crate::raft::{command_status, RaftHandle};
+use crate::views::Views;
 
 pub struct AdminService {
-    pub node: Arc<Node>,
+    pub raft: Arc<RaftHandle>,
+    pub views: Arc<Views>,
+    pub leader: Arc<LeaderApi>,
     /// Becomes true at shutdown; open watch streams end then so the server can stop.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -32,7 +35,7 @@ pub struct AdminService {
 /// Who asked: the identity in the client's certificate; without TLS the principal the client
 /// names, else its address.
 pub fn principal<T>(req: &Request<T>) -> String {
-    if let Some(id) = crate::authz::identity(req) {
+    if let Some(id) = super::authz::identity(req) {
         return id.principal();
     }
     if let Some(p) = req
@@ -49,46 +52,12 @@ pub fn principal<T>(req: &Request<T>) -> String {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-impl AdminService {
-    /// GetAgents on a follower: the leader's answer, since only the leader computes it.
-    async fn forward_get_agents(&self) -> Result<Response<pb::AgentsState>, Status> {
-        let Some((_, leader)) = self.node.leader() else {
-            return Err(Status::unavailable(
-                "no leader elected; only the leader knows agents and computed weights",
-            ));
-        };
-        let channel = self
-            .node
-            .peers
-            .api_channel(&leader.api_addr, self.node.request_timeout)
-            .map_err(Status::internal)?;
-        let mut client = lvs_proto::v1::admin_client::AdminClient::new(channel);
-        let mut req = Request::new(pb::GetAgentsRequest {});
-        req.set_timeout(self.node.request_timeout);
-        client.get_agents(req).await.map_err(|e| match e.code() {
-            tonic::Code::Unavailable | tonic::Code::Unknown => Status::unavailable(format!(
-                "leader at {} not reachable: {}",
-                leader.api_addr,
-                e.message()
-            )),
-            _ => e,
-        })
-    }
-}
-
 /// A derived-state transition as a watch entry: the config revision it happened at, with one
 /// change naming the object (these are not config changes and never advance the revision).
 fn transition_entry(t: &Transition, revision: u64, node: u64) -> pb::HistoryEntry {
     pb::HistoryEntry {
         revision,
-        time_ms: now_ms(),
+        time_ms: lvs_ops::clock::unix_ms(),
         principal: format!("director/{node}"),
         command: "event".into(),
         changes: vec![pb::Change {
@@ -130,10 +99,10 @@ impl AdminService {
         expected_revision: Option<u64>,
     ) -> Result<Response<pb::WriteResponse>, Status> {
         let applied = self
-            .node
+            .raft
             .write(ClientRequest {
                 principal,
-                time_ms: now_ms(),
+                time_ms: lvs_ops::clock::unix_ms(),
                 command,
                 expected_revision,
             })
@@ -146,7 +115,7 @@ impl AdminService {
 
     async fn barrier(&self, stale: bool) -> Result<(), Status> {
         if !stale {
-            self.node.read_barrier().await?;
+            self.raft.read_barrier().await?;
         }
         Ok(())
     }
@@ -168,7 +137,7 @@ impl Admin for AdminService {
                 .map_err(|e: String| Status::invalid_argument(format!("services[{i}]: {e}")))?;
             only.push(key);
         }
-        let (config, revision) = self.node.state.read(|s| {
+        let (config, revision) = self.raft.state.read(|s| {
             if only.is_empty() {
                 return (cv::config_to_pb(&s.config), s.revision);
             }
@@ -185,7 +154,7 @@ impl Admin for AdminService {
         Ok(Response::new(pb::GetConfigResponse {
             config: Some(config),
             revision,
-            node_id: self.node.id,
+            node_id: self.raft.id,
         }))
     }
 
@@ -327,7 +296,7 @@ impl Admin for AdminService {
         req: Request<pb::ApplyRequest>,
     ) -> Result<Response<pb::ApplyResponse>, Status> {
         let p = principal(&req);
-        let reader = crate::authz::identity(&req)
+        let reader = super::authz::identity(&req)
             .filter(|id| id.role == cluster_core::auth::Role::ReadOnly)
             .cloned();
         let r = req.into_inner();
@@ -342,7 +311,7 @@ impl Admin for AdminService {
         if r.dry_run {
             self.barrier(false).await?;
             let (revision, changes) = self
-                .node
+                .raft
                 .state
                 .read(|s| {
                     if let Some(want) = r.expected_revision {
@@ -382,7 +351,7 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::HistoryResponse>, Status> {
         let r = req.into_inner();
         self.barrier(r.stale).await?;
-        let (entries, revision) = self.node.state.read(|s| {
+        let (entries, revision) = self.raft.state.read(|s| {
             let skip = match r.limit {
                 0 => 0,
                 n => s.history.len().saturating_sub(n as usize),
@@ -400,10 +369,10 @@ impl Admin for AdminService {
     async fn watch(&self, req: Request<pb::WatchRequest>) -> Result<Response<WatchStream>, Status> {
         let from = req.into_inner().from_revision;
         // Subscribe before reading the backlog so nothing falls between the two.
-        let mut rx = self.node.state.subscribe();
-        let mut events = self.node.transitions.subscribe();
-        let node_id = self.node.id;
-        let (backlog, current) = self.node.state.read(|s| {
+        let mut rx = self.raft.state.subscribe();
+        let mut events = self.views.transitions();
+        let node_id = self.raft.id;
+        let (backlog, current) = self.raft.state.read(|s| {
             let b: Vec<_> = if from == 0 {
                 Vec::new()
             } else {
@@ -471,15 +440,15 @@ impl Admin for AdminService {
         &self,
         _req: Request<pb::GetIpvsRequest>,
     ) -> Result<Response<pb::IpvsState>, Status> {
-        let kernel = tokio::task::spawn_blocking(ipvs_view::read_kernel)
+        let kernel = tokio::task::spawn_blocking(kernel_view::read_kernel)
             .await
             .map_err(|e| Status::internal(format!("reading the kernel IPVS table: {e}")))?;
-        let status = self.node.ipvs.get();
-        let id = self.node.id;
+        let status = self.views.ipvs.get();
+        let id = self.raft.id;
         let state = self
-            .node
+            .raft
             .state
-            .read(|s| ipvs_view::ipvs_state(id, &s.config, s.revision, &status, kernel));
+            .read(|s| kernel_view::ipvs_state(id, &s.config, s.revision, &status, kernel));
         Ok(Response::new(state))
     }
 
@@ -489,12 +458,12 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::ConnList>, Status> {
         let r = req.into_inner();
         let mut list = tokio::task::spawn_blocking(move || {
-            ipvs_view::read_conns(Path::new(ipvs_view::PROC_NET), r.sync_only, r.limit)
+            kernel_view::read_conns(Path::new(kernel_view::PROC_NET), r.sync_only, r.limit)
         })
         .await
         .map_err(|e| Status::internal(format!("reading the connection entries: {e}")))?
-        .map_err(|ipvs_view::ConnsError::NoOrigin(m)| Status::failed_precondition(m))?;
-        list.node_id = self.node.id;
+        .map_err(|kernel_view::ConnsError::NoOrigin(m)| Status::failed_precondition(m))?;
+        list.node_id = self.raft.id;
         Ok(Response::new(list))
     }
 
@@ -502,50 +471,6 @@ impl Admin for AdminService {
         &self,
         _req: Request<pb::GetAgentsRequest>,
     ) -> Result<Response<pb::AgentsState>, Status> {
-        if known_leader(&self.node.raft.metrics().borrow()) != Some(self.node.id) {
-            return self.forward_get_agents().await;
-        }
-        let (mut agents, total, rejected) = {
-            let g = self.node.agents.lock();
-            let agents: Vec<pb::AgentInfo> = g
-                .agents
-                .iter()
-                .map(|(name, e)| pb::AgentInfo {
-                    agent: name.clone(),
-                    addresses: e.addresses.iter().map(|a| a.to_string()).collect(),
-                    peer: e.peer.clone(),
-                    connected: e.streams > 0,
-                    last_report_ms: e.last_report_ms,
-                    age_ms: e
-                        .last_at
-                        .map(|t| t.elapsed().as_millis() as u64)
-                        .unwrap_or(0),
-                    reports: e.reports,
-                    rejected: e.rejected,
-                    last_error: e.last_error.clone(),
-                    last: e.last.clone(),
-                })
-                .collect();
-            (agents, g.reports_total, g.reports_rejected)
-        };
-        agents.sort_by(|a, b| a.agent.cmp(&b.agent));
-        let (p50, p99, max) = self.node.agents.latency_summary();
-        let snap = self.node.engine.lock().expect("engine snapshot");
-        Ok(Response::new(pb::AgentsState {
-            node_id: self.node.id,
-            agents,
-            reals: snap.reals.clone(),
-            sorry: snap.sorry.clone(),
-            stats: Some(pb::WeightEngineStats {
-                period_ms: snap.period_ms,
-                reports_total: total,
-                reports_rejected: rejected,
-                steps: snap.steps,
-                weight_writes: snap.weight_writes,
-                report_to_weight_p50_ms: p50,
-                report_to_weight_p99_ms: p99,
-                report_to_weight_max_ms: max,
-            }),
-        }))
+        self.leader.get_agents_anywhere().await.map(Response::new)
     }
 }

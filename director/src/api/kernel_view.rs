@@ -10,14 +10,14 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::ipvs::client::IpvsClient;
+use crate::ipvs::reconciler::{describe_daemon, IpvsStatus};
 use cluster_core::ipvs::conns::{self, Conn, Origin};
 use cluster_core::ipvs::{
     flags, tun_flags, tun_type, KDaemon, KDest, KDestEntry, KForward, KInfo, KService,
     KServiceEntry, KTimeouts, Stats64,
 };
 use cluster_core::model::{Config, Family};
-use director::ipvs::client::IpvsClient;
-use director::ipvs::reconciler::{describe_daemon, IpvsStatus};
 use lvs_proto::v1 as pb;
 
 /// Where the kernel lists connections.
@@ -360,9 +360,9 @@ pub fn read_conns(dir: &Path, sync_only: bool, limit: u32) -> Result<pb::ConnLis
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipvs::reconciler::ObjectError;
     use cluster_core::ipvs::reconcile::kernel_service;
     use cluster_core::model::ServiceKey;
-    use director::ipvs::reconciler::ObjectError;
 
     fn config() -> Config {
         Config::from_toml(

@@ -1,7 +1,7 @@
-//! One director's Raft node and the two request paths every API call goes through: writes
-//! (committed locally when leader, otherwise forwarded to the leader) and read barriers
-//! (linearizable reads, via ReadIndex on followers). Both are bounded by the request timeout so
-//! a cluster without quorum answers Unavailable instead of hanging.
+//! One director's Raft handle and the two request paths every API call goes through: writes
+//! (committed locally when leader, otherwise passed on to the leader through `forward`) and read
+//! barriers (linearizable reads, via ReadIndex on followers). Both are bounded by the request
+//! timeout so a cluster without quorum answers Unavailable instead of hanging.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use openraft::{RaftMetrics, ServerState};
 use serde::{Deserialize, Serialize};
 use tonic::{Code, Status};
 
-use crate::raft_net::{raft_client, Peers};
+use super::forward::{ForwardError, Forwarder};
 
 /// Why a request failed, in a form that can cross the forwarding hop.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -80,25 +80,15 @@ impl From<Fail> for Status {
     }
 }
 
-/// Why forwarding a write failed: whether the leader may have received it matters for retrying.
-enum ForwardError {
-    NotSent(String),
-    Unknown(String),
-}
-
-pub struct Node {
+/// The Raft node as the API uses it: writes, read barriers and who leads.
+pub struct RaftHandle {
     pub id: NodeId,
     pub raft: Raft,
+    /// The applied state (config, revision, history), read-only outside the state machine.
     pub state: StateHandle,
-    pub peers: Peers,
+    pub forward: Forwarder,
+    /// How long a request may take, wherever it runs (here or on the leader).
     pub request_timeout: Duration,
-    pub vips: crate::vip::VipStatusReader,
-    pub ipvs: director::ipvs::reconciler::IpvsStatusReader,
-    /// The agent registry and the weight engine's view (meaningful on the leader).
-    pub agents: std::sync::Arc<crate::agents::Registry>,
-    pub engine: std::sync::Arc<std::sync::Mutex<crate::agents::engine::Snapshot>>,
-    /// Derived-state transitions (health, drain, sorry server) for the watch stream.
-    pub transitions: tokio::sync::broadcast::Sender<crate::agents::engine::Transition>,
 }
 
 /// The leader as far as this node knows. openraft keeps naming this node after it stopped
@@ -111,7 +101,12 @@ pub fn known_leader(m: &RaftMetrics<NodeId, DirectorNode>) -> Option<NodeId> {
 /// Short pause between retries while an election settles.
 const RETRY_PAUSE: Duration = Duration::from_millis(30);
 
-impl Node {
+impl RaftHandle {
+    /// Whether this director leads, as far as it knows.
+    pub fn leading(&self) -> bool {
+        known_leader(&self.raft.metrics().borrow()) == Some(self.id)
+    }
+
     /// The current leader's id and node record, if known.
     pub fn leader(&self) -> Option<(NodeId, DirectorNode)> {
         let m = self.raft.metrics().borrow().clone();
@@ -124,7 +119,8 @@ impl Node {
         self.leader().map(|(_, n)| n.api_addr)
     }
 
-    fn deadline(&self) -> Instant {
+    /// When a request that arrives now must be answered.
+    pub fn deadline(&self) -> Instant {
         Instant::now() + self.request_timeout
     }
 
@@ -149,7 +145,7 @@ impl Node {
                 Err(Fail::NotLeader { leader_api }) => {
                     match self.leader() {
                         Some((lid, node)) if lid != self.id => {
-                            match self.forward(lid, &node, &req, remaining).await {
+                            match self.forward_write(lid, &node, &req, deadline).await {
                                 Ok(Err(Fail::NotLeader { .. })) => {
                                     last = format!("director {lid} lost leadership");
                                 }
@@ -166,7 +162,7 @@ impl Node {
                                 Err(ForwardError::NotSent(e)) => {
                                     last = format!("forwarding to director {lid}: {e}")
                                 }
-                                Err(ForwardError::Unknown(e)) => {
+                                Err(e) => {
                                     return Err(Fail::Unavailable {
                                         message: format!(
                                             "forwarded to the leader (director {lid}) but got no answer: {e}; the change may or may not have been applied (check with list or history)"
@@ -215,36 +211,23 @@ impl Node {
         }
     }
 
-    async fn forward(
+    /// Passes a write to the leader, which runs it once (never passing it on again). The answer
+    /// is the leader's `write_once` result, JSON in the internal service's message.
+    async fn forward_write(
         &self,
         lid: NodeId,
         leader: &DirectorNode,
         req: &ClientRequest,
-        limit: Duration,
+        deadline: Instant,
     ) -> Result<Result<Applied, Fail>, ForwardError> {
-        let ch = self
-            .peers
-            .get(lid, &leader.raft_addr)
-            .map_err(ForwardError::NotSent)?;
-        let mut client = raft_client(ch);
         let data = serde_json::to_vec(req).map_err(|e| ForwardError::NotSent(e.to_string()))?;
-        let resp = match tokio::time::timeout(limit, client.forward(RaftMessage { data })).await {
-            Err(_) => return Err(ForwardError::Unknown("timed out".into())),
-            // tonic reports a connection that could not be made as Unavailable: nothing was sent.
-            Ok(Err(s)) if s.code() == Code::Unavailable => {
-                return Err(ForwardError::NotSent(s.message().to_string()))
-            }
-            Ok(Err(s)) => {
-                return Err(ForwardError::Unknown(format!(
-                    "{}: {}",
-                    s.code(),
-                    s.message()
-                )))
-            }
-            Ok(Ok(r)) => r,
-        };
-        serde_json::from_slice(&resp.into_inner().data)
-            .map_err(|e| ForwardError::Unknown(e.to_string()))
+        let resp = self
+            .forward
+            .call((lid, leader), deadline, |mut c| async move {
+                c.forward(RaftMessage { data }).await
+            })
+            .await?;
+        serde_json::from_slice(&resp.data).map_err(|e| ForwardError::NoAnswer(e.to_string()))
     }
 
     /// Waits until this node has applied everything committed before the call (linearizable
@@ -269,7 +252,7 @@ impl Node {
                 Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
                     match (f.leader_id, f.leader_node) {
                         (Some(lid), Some(node)) if lid != self.id => {
-                            match self.read_index(lid, &node, remaining).await {
+                            match self.read_index(lid, &node, deadline).await {
                                 Ok(index) => {
                                     let r = self
                                         .raft
@@ -306,15 +289,15 @@ impl Node {
         &self,
         lid: NodeId,
         leader: &DirectorNode,
-        limit: Duration,
-    ) -> Result<u64, String> {
-        let ch = self.peers.get(lid, &leader.raft_addr)?;
-        let mut client = raft_client(ch);
-        let resp = tokio::time::timeout(limit, client.read_index(ReadIndexRequest {}))
-            .await
-            .map_err(|_| "timed out".to_string())?
-            .map_err(|s| format!("{}: {}", s.code(), s.message()))?;
-        Ok(resp.into_inner().index)
+        deadline: Instant,
+    ) -> Result<u64, ForwardError> {
+        let resp = self
+            .forward
+            .call((lid, leader), deadline, |mut c| async move {
+                c.read_index(ReadIndexRequest {}).await
+            })
+            .await?;
+        Ok(resp.index)
     }
 
     /// The index a linearizable read must wait for, confirmed with a quorum (leader only).
