@@ -6,9 +6,53 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use cluster_core::vip::lease::Profile;
 use serde::Deserialize;
+
+/// A value the configuration may not have.
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    /// `key` has a value that is not acceptable, for `reason`.
+    #[error("{key}: {reason}")]
+    Value { key: String, reason: String },
+    /// A section's own check failed (its message names the key).
+    #[error("{0}")]
+    Section(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Invalid {
+    pub fn value(key: impl Into<String>, reason: impl std::fmt::Display) -> Invalid {
+        Invalid::Value {
+            key: key.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn section(e: impl std::fmt::Display) -> Invalid {
+        Invalid::Section(e.to_string().into())
+    }
+}
+
+/// Why the director's configuration cannot be used. The messages name the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {error}")]
+    Read {
+        path: String,
+        error: std::io::Error,
+    },
+    /// Not TOML, or keys the director does not know.
+    #[error("{path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{path}: {error}")]
+    Invalid { path: String, error: Invalid },
+    /// The `[tls]` key material could not be read or does not fit together.
+    #[error("{0}")]
+    Tls(String),
+    /// openraft refused the timing (it should not, after our own check).
+    #[error("raft: {0}")]
+    Openraft(Box<openraft::ConfigError>),
+}
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,9 +95,8 @@ impl Default for RaftTiming {
 
 impl RaftTiming {
     /// The effective timing, checked against the lease invariant.
-    pub fn profile(&self) -> Result<Profile> {
-        let mut p =
-            Profile::named(&self.profile).map_err(|e| anyhow::anyhow!("raft.profile: {e}"))?;
+    pub fn profile(&self) -> Result<Profile, Invalid> {
+        let mut p = Profile::named(&self.profile).map_err(|e| Invalid::value("raft.profile", e))?;
         let overridden = self.heartbeat_ms.is_some()
             || self.election_min_ms.is_some()
             || self.election_max_ms.is_some();
@@ -65,7 +108,7 @@ impl RaftTiming {
             None if overridden => p.election_max_ms / 2,
             None => p.release_ms,
         };
-        p.check().map_err(|e| anyhow::anyhow!("raft: {e}"))?;
+        p.check().map_err(|e| Invalid::value("raft", e))?;
         Ok(p)
     }
 }
@@ -112,64 +155,80 @@ fn default_request_timeout() -> u64 {
     5000
 }
 
-fn check_addr(field: &str, v: &str) -> Result<()> {
-    v.parse::<SocketAddr>()
-        .map(|_| ())
-        .with_context(|| format!("{field}: {v:?} is not HOST:PORT with a numeric IP address"))
+fn check_addr(field: &str, v: &str) -> Result<(), Invalid> {
+    v.parse::<SocketAddr>().map(|_| ()).map_err(|_| {
+        Invalid::value(
+            field,
+            format!("{v:?} is not HOST:PORT with a numeric IP address"),
+        )
+    })
 }
 
 impl DirectorConfig {
-    pub fn load(path: &Path) -> Result<DirectorConfig> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let cfg: DirectorConfig = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
-        cfg.validate()
-            .with_context(|| format!("{}", path.display()))?;
+    /// Reads, parses and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<DirectorConfig, ConfigError> {
+        let shown = || path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: shown(),
+            error,
+        })?;
+        let cfg: DirectorConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: shown(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        cfg.validate().map_err(|error| ConfigError::Invalid {
+            path: shown(),
+            error,
+        })?;
         Ok(cfg)
     }
 
-    pub fn validate(&self) -> Result<()> {
+    /// Checks every key, each section with its own rules.
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.node_id == 0 {
-            bail!("node_id: 0 is reserved; use 1 or more");
+            return Err(Invalid::value("node_id", "0 is reserved; use 1 or more"));
         }
         check_addr("raft_addr", &self.raft_addr)?;
         check_addr("api_addr", &self.api_addr)?;
         let mut ids = BTreeSet::from([self.node_id]);
         for (i, p) in self.peers.iter().enumerate() {
             if !ids.insert(p.id) {
-                bail!("peers[{i}].id: {} is used twice (including node_id)", p.id);
+                let reason = format!("{} is used twice (including node_id)", p.id);
+                return Err(Invalid::value(format!("peers[{i}].id"), reason));
             }
             check_addr(&format!("peers[{i}].raft_addr"), &p.raft_addr)?;
             check_addr(&format!("peers[{i}].api_addr"), &p.api_addr)?;
         }
         self.raft.profile()?;
-        self.ipvs.validate().map_err(anyhow::Error::msg)?;
-        self.weights.validate().map_err(anyhow::Error::msg)?;
+        self.ipvs.validate().map_err(Invalid::section)?;
+        self.weights.validate()?;
         self.metrics
-            .validate(&[("raft_addr", &self.raft_addr), ("api_addr", &self.api_addr)])
-            .map_err(anyhow::Error::msg)?;
+            .validate(&[("raft_addr", &self.raft_addr), ("api_addr", &self.api_addr)])?;
         if self.request_timeout_ms < 100 {
-            bail!(
-                "request_timeout_ms: {} is below the minimum of 100",
-                self.request_timeout_ms
-            );
+            let reason = format!("{} is below the minimum of 100", self.request_timeout_ms);
+            return Err(Invalid::value("request_timeout_ms", reason));
         }
         Ok(())
     }
 
     /// The key material of `[tls]`, read and checked; `None` without that section.
-    pub fn load_tls(&self) -> Result<Option<lvs_proto::tls::Tls>> {
+    pub fn load_tls(&self) -> Result<Option<lvs_proto::tls::Tls>, ConfigError> {
         let Some(files) = &self.tls else {
             return Ok(None);
         };
-        let tls = files.load().map_err(anyhow::Error::msg)?;
+        let tls = files
+            .load()
+            .map_err(|e| ConfigError::Tls(e.to_string()))?;
         Ok(Some(tls))
     }
 
-    pub fn openraft_config(&self) -> Result<openraft::Config> {
+    /// openraft's settings from the checked timing.
+    pub fn openraft_config(&self) -> Result<openraft::Config, ConfigError> {
         let r = &self.raft;
-        let p = r.profile()?;
+        let p = r.profile().map_err(|error| ConfigError::Invalid {
+            path: "raft".into(),
+            error,
+        })?;
         let c = openraft::Config {
             cluster_name: "lvs-director".into(),
             heartbeat_interval: p.heartbeat_ms,
@@ -180,7 +239,7 @@ impl DirectorConfig {
             install_snapshot_timeout: 10_000,
             ..Default::default()
         };
-        Ok(c.validate()?)
+        c.validate().map_err(|e| ConfigError::Openraft(Box::new(e)))
     }
 }
 
@@ -188,47 +247,42 @@ impl DirectorConfig {
 mod tests {
     use super::*;
 
-    fn parse(s: &str) -> Result<DirectorConfig> {
-        let c: DirectorConfig = toml::from_str(s).map_err(|e| anyhow::anyhow!("{e}"))?;
-        c.validate()?;
+    fn parse(s: &str) -> Result<DirectorConfig, String> {
+        let c: DirectorConfig = toml::from_str(s).map_err(|e| e.to_string())?;
+        c.validate().map_err(|e| e.to_string())?;
         Ok(c)
     }
 
+    const BASE: &str = "node_id = 1\nraft_addr = \"127.0.0.1:7101\"\napi_addr = \"127.0.0.1:7001\"\ndata_dir = \"/tmp/x\"\n";
+
     #[test]
-    fn good_and_bad_configs() {
-        let base = "node_id = 1\nraft_addr = \"127.0.0.1:7101\"\napi_addr = \"127.0.0.1:7001\"\ndata_dir = \"/tmp/x\"\n";
-        let c = parse(base).unwrap();
+    fn good_configs_and_their_timing() {
+        let c = parse(BASE).unwrap();
         assert_eq!(c.raft.profile().unwrap(), Profile::DEFAULT);
-        let c = parse(&format!("{base}[raft]\nprofile = \"fast\"\n")).unwrap();
+        let c = parse(&format!("{BASE}[raft]\nprofile = \"fast\"\n")).unwrap();
         assert_eq!(c.raft.profile().unwrap(), Profile::FAST);
         let c = parse(&format!(
-            "{base}[raft]\nheartbeat_ms = 100\nelection_min_ms = 500\nelection_max_ms = 1000\n"
+            "{BASE}[raft]\nheartbeat_ms = 100\nelection_min_ms = 500\nelection_max_ms = 1000\n"
         ))
         .unwrap();
         assert_eq!(c.raft.profile().unwrap().release_ms, 500);
-        let e = parse(&format!("{base}[raft]\nvip_release_ms = 390\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("vip_release_ms"), "{e}");
-        let e = parse(&format!("{base}[raft]\nprofile = \"turbo\"\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("raft.profile"), "{e}");
-        let e = parse(&base.replace("7101", "x")).unwrap_err().to_string();
-        assert!(e.contains("raft_addr"), "{e}");
-        let e = parse(&format!(
-            "{base}[[peers]]\nid = 1\nraft_addr = \"127.0.0.1:1\"\napi_addr = \"127.0.0.1:2\"\n"
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("peers[0].id"), "{e}");
-        let e = parse(&format!("{base}[raft]\nheartbeat_ms = 300\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("election_min_ms"), "{e}");
-        let e = parse(&format!("{base}bogus = 1\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn bad_configs_name_the_key() {
+        let peer1 =
+            "[[peers]]\nid = 1\nraft_addr = \"127.0.0.1:1\"\napi_addr = \"127.0.0.1:2\"\n";
+        let cases = [
+            (format!("{BASE}[raft]\nvip_release_ms = 390\n"), "vip_release_ms"),
+            (format!("{BASE}[raft]\nprofile = \"turbo\"\n"), "raft.profile"),
+            (BASE.replace("7101", "x"), "raft_addr"),
+            (format!("{BASE}{peer1}"), "peers[0].id"),
+            (format!("{BASE}[raft]\nheartbeat_ms = 300\n"), "election_min_ms"),
+            (format!("{BASE}bogus = 1\n"), "bogus"),
+        ];
+        for (text, key) in cases {
+            let e = parse(&text).expect_err(key);
+            assert!(e.contains(key), "{key}: {e}");
+        }
     }
 }

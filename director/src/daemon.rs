@@ -233,7 +233,7 @@ async fn start_metrics(
     log: LogStore,
     stop: &watch::Receiver<bool>,
 ) -> Result<()> {
-    let Some(addr) = cfg.metrics.listen_addr().map_err(anyhow::Error::msg)? else {
+    let Some(addr) = cfg.metrics.listen_addr()? else {
         return Ok(());
     };
     let sources = Arc::new(metrics::Sources {

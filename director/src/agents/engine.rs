@@ -44,12 +44,10 @@ impl Default for WeightsConfig {
 }
 
 impl WeightsConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::config::Invalid> {
         if !(100..=60_000).contains(&self.period_ms) {
-            return Err(format!(
-                "weights.period_ms: {} is out of range 100..=60000",
-                self.period_ms
-            ));
+            let reason = format!("{} is out of range 100..=60000", self.period_ms);
+            return Err(crate::config::Invalid::value("weights.period_ms", reason));
         }
         Ok(())
     }

@@ -23,6 +23,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 use tokio::sync::watch;
 
+use crate::config::Invalid;
+
 pub use gather::Sources;
 pub use snapshot::Snapshot;
 
@@ -36,32 +38,32 @@ pub struct MetricsConfig {
 
 impl MetricsConfig {
     /// The listen address, checked: a numeric IP and a port other than 0.
-    pub fn listen_addr(&self) -> Result<Option<SocketAddr>, String> {
+    pub fn listen_addr(&self) -> Result<Option<SocketAddr>, Invalid> {
         let Some(v) = &self.listen else {
             return Ok(None);
         };
         let a: SocketAddr = v.parse().map_err(|_| {
-            format!("metrics.listen: {v:?} is not HOST:PORT with a numeric IP address")
+            Invalid::value(
+                "metrics.listen",
+                format!("{v:?} is not HOST:PORT with a numeric IP address"),
+            )
         })?;
         if a.port() == 0 {
-            return Err(format!(
-                "metrics.listen: {v:?} has port 0; give a fixed port"
-            ));
+            let reason = format!("{v:?} has port 0; give a fixed port");
+            return Err(Invalid::value("metrics.listen", reason));
         }
         Ok(Some(a))
     }
 
     /// Checks the section; `taken` are the other listen addresses of this director.
-    pub fn validate(&self, taken: &[(&str, &str)]) -> Result<(), String> {
+    pub fn validate(&self, taken: &[(&str, &str)]) -> Result<(), Invalid> {
         let Some(a) = self.listen_addr()? else {
             return Ok(());
         };
         for (key, other) in taken {
             if other.parse::<SocketAddr>().ok() == Some(a) {
-                return Err(format!(
-                    "metrics.listen: {:?} is already {key}",
-                    self.listen.as_deref().unwrap_or_default()
-                ));
+                let v = self.listen.as_deref().unwrap_or_default();
+                return Err(Invalid::value("metrics.listen", format!("{v:?} is already {key}")));
             }
         }
         Ok(())
