@@ -107,7 +107,7 @@ pub fn run(kind: &str, file: &str) -> Result<String> {
             } else {
                 keepalived::from_file(std::path::Path::new(file))
             };
-            (im.map_err(|e| anyhow::anyhow!(e))?, "warnings")
+            (im?, "warnings")
         }
         other => bail!("KIND: {other:?} is not supported (expected ipvsadm or keepalived)"),
     };
