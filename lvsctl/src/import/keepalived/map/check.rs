@@ -42,6 +42,20 @@ fn check_diff(a: &HealthCheck, b: &HealthCheck) -> Vec<&'static str> {
     d
 }
 
+/// A checker block as read so far.
+struct CheckerRead {
+    name: String,
+    kind: CheckKind,
+    hc: HealthCheck,
+    opts: CheckOpts,
+    urls: usize,
+    url_host: Option<String>,
+    misc_path: Option<String>,
+    misc_timeout: Option<u32>,
+    dns_type: Option<String>,
+    dns_name: Option<String>,
+}
+
 impl Mapper<'_> {
     /// One checker block → a health check; `None` (warned) if a value is unreadable.
     pub(super) fn checker(
@@ -59,146 +73,170 @@ impl Mapper<'_> {
             "DNS_CHECK" => CheckKind::Dns,
             _ => CheckKind::Exec,
         };
-        let mut hc = HealthCheck::new(kind);
-        let mut opts = CheckOpts::default();
-        let mut urls = 0;
-        let mut url_host = None;
-        let mut misc_path = None;
-        let mut misc_timeout = None;
-        let mut dns_type = None;
-        let mut dns_name = None;
+        let mut st = CheckerRead {
+            name: name.to_string(),
+            kind,
+            hc: HealthCheck::new(kind),
+            opts: CheckOpts::default(),
+            urls: 0,
+            url_host: None,
+            misc_path: None,
+            misc_timeout: None,
+            dns_type: None,
+            dns_name: None,
+        };
         for c in k.children() {
-            let kw = c.kw();
-            let args = c.args();
-            let r: Result<(), Invalid> = (|| {
-                if opts.read(kw, args)? {
-                    return Ok(());
-                }
-                match (kind, kw) {
-                    (_, "connect_port") => hc.port = Some(port(kw, one(kw, args)?)?),
-                    (_, "connect_ip") => {
-                        let a = address(kw, one(kw, args)?)?;
-                        if a != real.address {
-                            self.warn(
-                                c.pos,
-                                format!("connect_ip {a} is not mapped: checks probe the real server's own address ({})", real.address),
-                            );
-                        }
-                    }
-                    (CheckKind::Http | CheckKind::Https, "url") => {
-                        urls += 1;
-                        if urls > 1 {
-                            self.warn(
-                                c.pos,
-                                format!("{name}: only the first url is checked; `url` with path {:?} left out",
-                                    c.children().iter().find(|u| u.kw() == "path").map(|u| u.args().join(" ")).unwrap_or_default()),
-                            );
-                        } else {
-                            url_host = self.url(c, &mut hc)?;
-                        }
-                    }
-                    (CheckKind::Dns, "type") => dns_type = Some(one(kw, args)?.to_ascii_uppercase()),
-                    (CheckKind::Dns, "name") => dns_name = Some(one(kw, args)?.to_string()),
-                    (CheckKind::Exec, "misc_path") => match args {
-                        [] => return Err(missing("misc_path", "a command")),
-                        // `misc_path "cmd args" user group`: the first word is the command.
-                        [cmd, rest @ ..] => {
-                            misc_path = Some(cmd.clone());
-                            if !rest.is_empty() {
-                                self.warn(c.pos, format!("misc_path user {:?} is not mapped: exec checks run as the director's user", rest.join(" ")));
-                            }
-                        }
-                    },
-                    (CheckKind::Exec, "misc_timeout") => misc_timeout = Some(timer(kw, one(kw, args)?)?),
-                    (CheckKind::Exec, "misc_dynamic") => self.warn(
-                        c.pos,
-                        "misc_dynamic is not mapped: the exit status only tells healthy (0) from failed; weights come from weight_policy",
-                    ),
-                    (CheckKind::Exec, "user") => self.warn(
-                        c.pos,
-                        format!("user {} is not mapped: exec checks run as the director's user", args.join(" ")),
-                    ),
-                    (CheckKind::Http | CheckKind::Https, "http_protocol") => self.warn(
-                        c.pos,
-                        format!("http_protocol {} is not mapped: checks send HTTP/1.1 with Connection: close", args.join(" ")),
-                    ),
-                    (CheckKind::Https, "enable_sni" | "sni_name" | "tls_compliant") => self.warn(
-                        c.pos,
-                        format!("{kw} is not mapped: https checks send the host (or address) as SNI"),
-                    ),
-                    (_, "bindto" | "bind_if" | "bind_port" | "fwmark") => self.warn(
-                        c.pos,
-                        format!("{kw} is not mapped: checks use the director's own source address and routing"),
-                    ),
-                    (_, "delay_before_retry" | "warmup") => self.warn(
-                        c.pos,
-                        format!("{kw} is not mapped: failed probes are repeated at the check interval"),
-                    ),
-                    (_, "alpha") => self.warn(c.pos, "alpha is not mapped: real servers are not assumed down at start"),
-                    (_, "log_all_failures" | "fast_recovery") => {
-                        self.warn(c.pos, format!("{kw} is not mapped"))
-                    }
-                    _ => self.warn(
-                        c.pos,
-                        format!("unknown keyword {kw:?} in {name}; left out"),
-                    ),
-                }
-                Ok(())
-            })();
-            if let Err(e) = r {
+            if let Err(e) = self.checker_setting(&mut st, c, real) {
                 self.warn(c.pos, format!("{e}; {name} left out"));
                 return None;
             }
         }
-        let o = opts.over(inherited);
-        hc.interval_ms = o.delay_loop_ms.unwrap_or(DELAY_LOOP_MS);
-        hc.timeout_ms = o.connect_timeout_ms.unwrap_or(CONNECT_TIMEOUT_MS);
-        let retry_default = match kind {
+        self.finish_check(st, k, inherited, real, written)
+    }
+
+    /// One statement inside a checker block; unmapped keywords are warned about.
+    fn checker_setting(
+        &mut self,
+        st: &mut CheckerRead,
+        c: &Node,
+        real: &RealServer,
+    ) -> Result<(), Invalid> {
+        let kw = c.kw();
+        let args = c.args();
+        if st.opts.read(kw, args)? {
+            return Ok(());
+        }
+        match (st.kind, kw) {
+                (_, "connect_port") => st.hc.port = Some(port(kw, one(kw, args)?)?),
+                (_, "connect_ip") => {
+                    let a = address(kw, one(kw, args)?)?;
+                    if a != real.address {
+                        self.warn(
+                            c.pos,
+                            format!("connect_ip {a} is not mapped: checks probe the real server's own address ({})", real.address),
+                        );
+                    }
+                }
+                (CheckKind::Http | CheckKind::Https, "url") => {
+                    st.urls += 1;
+                    if st.urls > 1 {
+                        self.warn(
+                            c.pos,
+                            format!("{}: only the first url is checked; `url` with path {:?} left out", st.name,
+                                c.children().iter().find(|u| u.kw() == "path").map(|u| u.args().join(" ")).unwrap_or_default()),
+                        );
+                    } else {
+                        st.url_host = self.url(c, &mut st.hc)?;
+                    }
+                }
+                (CheckKind::Dns, "type") => st.dns_type = Some(one(kw, args)?.to_ascii_uppercase()),
+                (CheckKind::Dns, "name") => st.dns_name = Some(one(kw, args)?.to_string()),
+                (CheckKind::Exec, "misc_path") => match args {
+                    [] => return Err(missing("misc_path", "a command")),
+                    // `misc_path "cmd args" user group`: the first word is the command.
+                    [cmd, rest @ ..] => {
+                        st.misc_path = Some(cmd.clone());
+                        if !rest.is_empty() {
+                            self.warn(c.pos, format!("misc_path user {:?} is not mapped: exec checks run as the director's user", rest.join(" ")));
+                        }
+                    }
+                },
+                (CheckKind::Exec, "misc_timeout") => st.misc_timeout = Some(timer(kw, one(kw, args)?)?),
+                (CheckKind::Exec, "misc_dynamic") => self.warn(
+                    c.pos,
+                    "misc_dynamic is not mapped: the exit status only tells healthy (0) from failed; weights come from weight_policy",
+                ),
+                (CheckKind::Exec, "user") => self.warn(
+                    c.pos,
+                    format!("user {} is not mapped: exec checks run as the director's user", args.join(" ")),
+                ),
+                (CheckKind::Http | CheckKind::Https, "http_protocol") => self.warn(
+                    c.pos,
+                    format!("http_protocol {} is not mapped: checks send HTTP/1.1 with Connection: close", args.join(" ")),
+                ),
+                (CheckKind::Https, "enable_sni" | "sni_name" | "tls_compliant") => self.warn(
+                    c.pos,
+                    format!("{kw} is not mapped: https checks send the host (or address) as SNI"),
+                ),
+                (_, "bindto" | "bind_if" | "bind_port" | "fwmark") => self.warn(
+                    c.pos,
+                    format!("{kw} is not mapped: checks use the director's own source address and routing"),
+                ),
+                (_, "delay_before_retry" | "warmup") => self.warn(
+                    c.pos,
+                    format!("{kw} is not mapped: failed probes are repeated at the check interval"),
+                ),
+                (_, "alpha") => self.warn(c.pos, "alpha is not mapped: real servers are not assumed down at start"),
+                (_, "log_all_failures" | "fast_recovery") => {
+                    self.warn(c.pos, format!("{kw} is not mapped"))
+                }
+                _ => self.warn(
+                    c.pos,
+                    format!("unknown keyword {kw:?} in {}; left out", st.name),
+                ),
+            }
+        Ok(())
+    }
+
+    /// The check from what its block said, with inherited settings and keepalived's defaults;
+    /// `None` (warned) for a MISC_CHECK without a command.
+    fn finish_check(
+        &mut self,
+        mut st: CheckerRead,
+        k: &Node,
+        inherited: &CheckOpts,
+        real: &RealServer,
+        written: &str,
+    ) -> Option<HealthCheck> {
+        let o = st.opts.over(inherited);
+        st.hc.interval_ms = o.delay_loop_ms.unwrap_or(DELAY_LOOP_MS);
+        st.hc.timeout_ms = o.connect_timeout_ms.unwrap_or(CONNECT_TIMEOUT_MS);
+        let retry_default = match st.kind {
             CheckKind::Dns => 3,
             CheckKind::Exec => 0,
             _ => 1,
         };
-        hc.rise = 1;
-        hc.fall = o.retry.unwrap_or(retry_default).saturating_add(1);
-        hc.on_failure = if o.inhibit.unwrap_or(false) {
+        st.hc.rise = 1;
+        st.hc.fall = o.retry.unwrap_or(retry_default).saturating_add(1);
+        st.hc.on_failure = if o.inhibit.unwrap_or(false) {
             FailureAction::Quiesce
         } else {
             FailureAction::Remove
         };
-        match kind {
+        match st.kind {
             CheckKind::Http | CheckKind::Https => {
-                hc.host = url_host.or(o.virtualhost);
-                if hc.expect_status.is_none() {
-                    hc.expect_status = Some("200-299".into());
+                st.hc.host = st.url_host.or(o.virtualhost);
+                if st.hc.expect_status.is_none() {
+                    st.hc.expect_status = Some("200-299".into());
                 }
             }
             CheckKind::Dns => {
-                hc.query_type = Some(dns_type.unwrap_or_else(|| "SOA".into()));
-                hc.query_name = Some(dns_name.unwrap_or_else(|| ".".into()));
+                st.hc.query_type = Some(st.dns_type.unwrap_or_else(|| "SOA".into()));
+                st.hc.query_name = Some(st.dns_name.unwrap_or_else(|| ".".into()));
             }
             CheckKind::Exec => {
-                let Some(path) = misc_path else {
+                let Some(path) = st.misc_path else {
                     self.warn(k.pos, "MISC_CHECK without misc_path; left out");
                     return None;
                 };
-                hc.command = script_argv(&path)
+                st.hc.command = script_argv(&path)
                     .iter()
                     .map(|a| substitute_address(a, written, &real.address))
                     .collect();
-                if hc.command.is_empty() {
+                if st.hc.command.is_empty() {
                     self.warn(k.pos, "MISC_CHECK with an empty misc_path; left out");
                     return None;
                 }
                 // keepalived lets a script run up to delay_loop without misc_timeout.
-                hc.timeout_ms = misc_timeout.unwrap_or(hc.interval_ms);
-                if hc.port.is_some() {
+                st.hc.timeout_ms = st.misc_timeout.unwrap_or(st.hc.interval_ms);
+                if st.hc.port.is_some() {
                     self.warn(k.pos, "MISC_CHECK connect_port is not mapped");
-                    hc.port = None;
+                    st.hc.port = None;
                 }
             }
             _ => {}
         }
-        Some(hc)
+        Some(st.hc)
     }
 
     /// The first `url` block; gives its own `virtualhost`.
