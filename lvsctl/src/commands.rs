@@ -36,7 +36,7 @@ async fn conflict_pause(attempt: usize) {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
-fn syntax(e: String) -> anyhow::Error {
+fn syntax(e: args::ArgError) -> anyhow::Error {
     anyhow!(e)
 }
 

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use cluster_core::model::{Config, ServiceKey};
 
-use crate::args;
+use crate::args::{self, ArgError};
 use crate::cli::{Cli, RealVerb, ServiceVerb, Verb};
 
 pub mod keepalived;
@@ -20,6 +20,17 @@ pub mod keepalived;
 pub struct Imported {
     pub config: Config,
     pub warnings: Vec<String>,
+}
+
+/// Why an ipvsadm rule line is left out (the warning adds `FILE:LINE: ` and `; line left out`).
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error(transparent)]
+    Arg(#[from] ArgError),
+    #[error("service {0} is defined twice")]
+    Twice(ServiceKey),
+    #[error("real server {real} for service {service}, which no earlier -A line adds")]
+    NoService { real: String, service: ServiceKey },
 }
 
 /// The first line of a clap error, without its `error: ` prefix.
@@ -59,18 +70,20 @@ pub fn ipvsadm(name: &str, text: &str) -> Imported {
                 continue;
             }
         };
-        let result: Result<(), String> = match cli.verb {
+        let result: Result<(), RuleError> = match cli.verb {
             Verb::Service(ServiceVerb::Add(w)) => args::service_key(&w.svc)
                 .and_then(|k| args::new_service(k, &w.attrs))
+                .map_err(RuleError::from)
                 .and_then(|s| {
                     if out.config.services.contains_key(&s.key) {
-                        return Err(format!("service {} is defined twice", s.key));
+                        return Err(RuleError::Twice(s.key));
                     }
                     order.insert(s.key, i);
                     out.config.services.insert(s.key, s);
                     Ok(())
                 }),
-            Verb::Real(RealVerb::Add(w)) => args::service_key(&w.real.svc).and_then(|k| {
+            Verb::Real(RealVerb::Add(w)) => (|| {
+                let k = args::service_key(&w.real.svc)?;
                 let (addr, port) = args::real_endpoint(&k, w.real.real);
                 let r = args::new_real(addr, port, &w.attrs)?;
                 match out.config.services.get_mut(&k) {
@@ -78,12 +91,12 @@ pub fn ipvsadm(name: &str, text: &str) -> Imported {
                         s.reals.push(r);
                         Ok(())
                     }
-                    None => Err(format!(
-                        "real server {} for service {k}, which no earlier -A line adds",
-                        r.endpoint()
-                    )),
+                    None => Err(RuleError::NoService {
+                        real: r.endpoint(),
+                        service: k,
+                    }),
                 }
-            }),
+            })(),
             _ => unreachable!("only service add and real add are parsed"),
         };
         if let Err(e) = result {

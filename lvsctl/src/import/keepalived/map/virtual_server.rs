@@ -379,7 +379,7 @@ impl<'a> Mapper<'a> {
 
 /// An fwmark as the CLI reads `-f MARK`; `prefix` goes before the message.
 fn fwmark(prefix: &'static str, m: &str) -> Result<u32, Invalid> {
-    crate::args::parse_fwmark(m).map_err(|e| Invalid::Fwmark {
+    crate::flags::parse_fwmark(m).map_err(|e| Invalid::Fwmark {
         prefix,
         message: e.to_string(),
     })
