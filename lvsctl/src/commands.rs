@@ -18,8 +18,8 @@ use crate::cli::{
 };
 use crate::client::{admin, Call};
 use crate::ctx::{is_revision_conflict, not_found, Ctx};
-use crate::json::{self, ApplyDoc};
 use crate::output;
+use crate::output::json::{self, ApplyDoc};
 
 /// Read-modify-write attempts before giving up on a busy configuration. Any write bumps the one
 /// config revision, so concurrent edits of unrelated objects conflict too and must simply retry.

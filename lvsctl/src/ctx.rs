@@ -11,8 +11,8 @@ use tonic::Code;
 
 use crate::client::{admin, Call, Client, RpcError};
 use crate::flags::OutputFormat;
-use crate::json::{self, WriteDoc};
 use crate::output;
+use crate::output::json::{self, WriteDoc};
 
 pub struct Ctx {
     pub client: Client,

@@ -9,7 +9,6 @@ pub mod commands;
 pub mod ctx;
 pub mod flags;
 pub mod import;
-pub mod json;
 pub mod output;
 pub mod pki;
 pub mod reads;
