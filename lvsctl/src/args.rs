@@ -357,43 +357,49 @@ mod tests {
 
     #[test]
     fn bad_flags_are_usage_errors() {
-        usage_error(&["service", "add"]);
-        usage_error(&["service", "add", "-t", "10.0.0.1:80", "-u", "10.0.0.1:53"]);
-        usage_error(&["service", "add", "-t", "10.0.0.1:80", "-6"]);
-        usage_error(&["service", "add", "-t", "10.0.0.300:80"]);
-        usage_error(&["service", "add", "-t", "10.0.0.1:http"]);
-        usage_error(&["service", "add", "-t", "[2001:db8::1]:x"]);
-        usage_error(&["service", "add", "-f", "-1"]);
-        usage_error(&["service", "add", "-f", "0xZZ"]);
-        usage_error(&["list", "-6"]);
-        usage_error(&["real", "add", "-t", "10.0.0.1:80", "-r", "10.0.1.1:99999"]);
-        usage_error(&[
-            "real",
-            "add",
-            "-t",
-            "10.0.0.1:80",
-            "-r",
-            "10.0.1.1",
-            "-m",
-            "-g",
-        ]);
-        usage_error(&[
-            "real",
-            "add",
-            "-t",
-            "10.0.0.1:80",
-            "-r",
-            "10.0.1.1",
-            "-w",
-            "-1",
-        ]);
-        usage_error(&["real", "add", "-t", "10.0.0.1:80"]);
-        usage_error(&["vip", "set", "web", "--interface", "eth0", "192.0.2.300/24"]);
-        usage_error(&["vip", "set", "web", "--interface", "eth0"]);
-        usage_error(&["sync", "set", "--interface", "eth1", "--group", "nope"]);
-        usage_error(&["sync", "set", "--interface", "eth1", "--syncid", "256"]);
-        usage_error(&["--timeout", "0", "list"]);
-        usage_error(&["--output", "yaml", "list"]);
+        let rejected: &[&[&str]] = &[
+            &["service", "add"],
+            &["service", "add", "-t", "10.0.0.1:80", "-u", "10.0.0.1:53"],
+            &["service", "add", "-t", "10.0.0.1:80", "-6"],
+            &["service", "add", "-t", "10.0.0.300:80"],
+            &["service", "add", "-t", "10.0.0.1:http"],
+            &["service", "add", "-t", "[2001:db8::1]:x"],
+            &["service", "add", "-f", "-1"],
+            &["service", "add", "-f", "0xZZ"],
+            &["list", "-6"],
+            &["real", "add", "-t", "10.0.0.1:80", "-r", "10.0.1.1:99999"],
+            &[
+                "real",
+                "add",
+                "-t",
+                "10.0.0.1:80",
+                "-r",
+                "10.0.1.1",
+                "-m",
+                "-g",
+            ],
+            &[
+                "real",
+                "add",
+                "-t",
+                "10.0.0.1:80",
+                "-r",
+                "10.0.1.1",
+                "-w",
+                "-1",
+            ],
+            &["real", "add", "-t", "10.0.0.1:80"],
+            &["vip", "set", "web", "--interface", "eth0", "192.0.2.300/24"],
+            &["vip", "set", "web", "--interface", "eth0"],
+            &["sync", "set", "--interface", "eth1", "--group", "nope"],
+            &["sync", "set", "--interface", "eth1", "--syncid", "256"],
+            &["--timeout", "0", "list"],
+            &["--output", "yaml", "list"],
+        ];
+        // `usage_error` names the command line it fails on.
+        for args in rejected {
+            usage_error(args);
+        }
 
         // As in ipvsadm, an unbracketed IPv6 address is all address: the port is 0.
         assert_eq!(
@@ -681,9 +687,9 @@ mod tests {
         assert_eq!(c.global.output, crate::flags::OutputFormat::Json);
         assert!(c.global.stale);
         assert_eq!(parse_secs("2.5").unwrap(), Duration::from_millis(2500));
-        assert!(parse_secs("0").is_err());
-        assert!(parse_secs("-1").is_err());
-        assert!(parse_secs("nan").is_err());
+        for bad in ["0", "-1", "nan"] {
+            assert!(parse_secs(bad).is_err(), "--timeout {bad:?} was accepted");
+        }
         assert!(parse_endpoints(" , ").is_err());
     }
 

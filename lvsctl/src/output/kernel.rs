@@ -225,62 +225,7 @@ pub fn ipvs_status(s: &pb::IpvsState, endpoint: &str) -> String {
             format!("unavailable: {}", s.unavailable)
         },
     ));
-    if !r.enabled {
-        rows.push((
-            "Reconciler",
-            "disabled ([ipvs] enabled = false in the director config)".into(),
-        ));
-    } else {
-        rows.push((
-            "Reconciler",
-            if r.unavailable.is_empty() {
-                "enabled".into()
-            } else {
-                format!("enabled, cannot program the kernel: {}", r.unavailable)
-            },
-        ));
-        let behind = if r.revision < s.config_revision {
-            " (behind)"
-        } else {
-            ""
-        };
-        rows.push((
-            "Revision",
-            format!(
-                "reconciled {}, config {}{behind}",
-                r.revision, s.config_revision
-            ),
-        ));
-        rows.push((
-            "Passes",
-            format!(
-                "{} full, {} incremental",
-                r.full_passes, r.incremental_passes
-            ),
-        ));
-        rows.push((
-            "Last pass",
-            match r.last_pass_ms {
-                0 => "none yet".into(),
-                ms => format!(
-                    "{}, {:.3} ms, {} ops ({} in total)",
-                    rfc3339(ms, true),
-                    r.last_pass_us as f64 / 1000.0,
-                    r.last_ops,
-                    r.total_ops
-                ),
-            },
-        ));
-        if r.last_change_us > 0 {
-            rows.push((
-                "Last edit",
-                format!(
-                    "in the kernel {:.3} ms after this director applied it",
-                    r.last_change_us as f64 / 1000.0
-                ),
-            ));
-        }
-    }
+    reconciler_rows(s, &r, &mut rows);
     rows.push((
         "Role",
         if r.holder {
@@ -352,6 +297,70 @@ pub fn ipvs_status(s: &pb::IpvsState, endpoint: &str) -> String {
         out.push_str(&format!("{}: {}: {}\n", e.object, e.op, e.message));
     }
     out
+}
+
+/// The reconciler's rows of the `ipvs` report: enabled or not, and if so what it last did.
+fn reconciler_rows(
+    s: &pb::IpvsState,
+    r: &pb::IpvsReconcilerStatus,
+    rows: &mut Vec<(&str, String)>,
+) {
+    if !r.enabled {
+        rows.push((
+            "Reconciler",
+            "disabled ([ipvs] enabled = false in the director config)".into(),
+        ));
+    } else {
+        rows.push((
+            "Reconciler",
+            if r.unavailable.is_empty() {
+                "enabled".into()
+            } else {
+                format!("enabled, cannot program the kernel: {}", r.unavailable)
+            },
+        ));
+        let behind = if r.revision < s.config_revision {
+            " (behind)"
+        } else {
+            ""
+        };
+        rows.push((
+            "Revision",
+            format!(
+                "reconciled {}, config {}{behind}",
+                r.revision, s.config_revision
+            ),
+        ));
+        rows.push((
+            "Passes",
+            format!(
+                "{} full, {} incremental",
+                r.full_passes, r.incremental_passes
+            ),
+        ));
+        rows.push((
+            "Last pass",
+            match r.last_pass_ms {
+                0 => "none yet".into(),
+                ms => format!(
+                    "{}, {:.3} ms, {} ops ({} in total)",
+                    rfc3339(ms, true),
+                    r.last_pass_us as f64 / 1000.0,
+                    r.last_ops,
+                    r.total_ops
+                ),
+            },
+        ));
+        if r.last_change_us > 0 {
+            rows.push((
+                "Last edit",
+                format!(
+                    "in the kernel {:.3} ms after this director applied it",
+                    r.last_change_us as f64 / 1000.0
+                ),
+            ));
+        }
+    }
 }
 
 #[cfg(test)]
