@@ -9,7 +9,7 @@ use ipnet::IpNet;
 
 use crate::flags::{parse_endpoint as endpoint, Endpoint, OutputFormat};
 
-/// The `--output json` documents, kept in step with `json.rs`.
+/// The `--output json` documents, kept in step with `output/json.rs`.
 const JSON_HELP: &str = "\
 Service flags work as in ipvsadm: -t/-u/--sctp-service ADDR:PORT or -f MARK [-6].
 IPv6 addresses are written [2001:db8::1]:80. Any director answers; writes reach the leader.

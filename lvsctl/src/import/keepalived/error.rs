@@ -2,8 +2,7 @@
 //! `FILE:LINE`. Values that cannot be mapped are not errors but warnings (see `values`).
 
 use std::io;
-
-use super::glob::ListError;
+use std::path::PathBuf;
 
 /// A keepalived.conf (or one of its includes) that cannot be read as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -69,4 +68,12 @@ pub enum Problem {
     /// `end` is the `FILE:LINE` where the input ends.
     #[error("the '{{' of `{what}` is never closed (input ends at {end})")]
     Unclosed { what: String, end: String },
+}
+
+/// A directory that could not be listed while expanding a pattern.
+#[derive(Debug, thiserror::Error)]
+#[error("listing {}: {err}", dir.display())]
+pub struct ListError {
+    pub dir: PathBuf,
+    pub err: io::Error,
 }

@@ -3,15 +3,8 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use super::error::ListError;
 use super::source::Source;
-
-/// A directory that could not be listed while expanding a pattern.
-#[derive(Debug, thiserror::Error)]
-#[error("listing {}: {err}", dir.display())]
-pub struct ListError {
-    pub dir: PathBuf,
-    pub err: io::Error,
-}
 
 pub(super) fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
