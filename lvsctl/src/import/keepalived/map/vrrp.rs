@@ -87,6 +87,7 @@ impl Mapper<'_> {
         Ok(())
     }
 
+    /// A vrrp_instance: its addresses become VIP groups, and a note says VRRP is not mapped.
     pub(super) fn vrrp_instance(&mut self, n: &Node) {
         let name = n.args().first().cloned().unwrap_or_default();
         let interface = n
@@ -95,7 +96,66 @@ impl Mapper<'_> {
             .find(|c| c.kw() == "interface")
             .and_then(|c| c.args().first())
             .cloned();
-        // Addresses by interface, in the order seen.
+        let by_if = self.vip_addresses(n, &interface);
+        let mut made = Vec::new();
+        for (i, (dev, addrs)) in by_if.into_iter().enumerate() {
+            let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+            let Some(dev) = dev else {
+                self.warn(
+                    n.pos,
+                    format!(
+                        "vrrp_instance {name}: no interface for {}; add them with lvsctl vip set {} --interface IF {}",
+                        list.join(" "),
+                        group_name(&name),
+                        list.join(" ")
+                    ),
+                );
+                continue;
+            };
+            if let Err(e) = cluster_core::validate::interface_name("dev", &dev) {
+                self.warn(
+                    n.pos,
+                    format!("vrrp_instance {name}: {e}; {} left out", list.join(" ")),
+                );
+                continue;
+            }
+            let base = if i == 0 {
+                group_name(&name)
+            } else {
+                group_name(&format!("{name}-{dev}"))
+            };
+            let gname = self.unique_group(base);
+            made.push(format!(
+                "lvsctl vip set {gname} --interface {dev} {}",
+                list.join(" ")
+            ));
+            self.config.vip_groups.push(VipGroup {
+                name: gname,
+                interface: dev,
+                addresses: addrs,
+            });
+        }
+        let what = if made.is_empty() {
+            "it has no virtual_ipaddress to take over".to_string()
+        } else {
+            format!("its addresses are in [[vip_group]] ({})", made.join("; "))
+        };
+        self.warn(
+            n.pos,
+            format!(
+                "vrrp_instance {name} is not mapped: the leader director holds the VIPs (no VRRP); {what}"
+            ),
+        );
+    }
+
+    /// The `virtual_ipaddress` (and `_excluded`) entries of a vrrp_instance by interface (`dev`,
+    /// or else the instance's `interface`), in the order seen; unreadable and repeated addresses
+    /// are warned about and left out.
+    fn vip_addresses(
+        &mut self,
+        n: &Node,
+        interface: &Option<String>,
+    ) -> Vec<(Option<String>, Vec<IpNet>)> {
         let mut by_if: Vec<(Option<String>, Vec<IpNet>)> = Vec::new();
         for block in n
             .children()
@@ -155,55 +215,7 @@ impl Mapper<'_> {
                 }
             }
         }
-        let mut made = Vec::new();
-        for (i, (dev, addrs)) in by_if.into_iter().enumerate() {
-            let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-            let Some(dev) = dev else {
-                self.warn(
-                    n.pos,
-                    format!(
-                        "vrrp_instance {name}: no interface for {}; add them with lvsctl vip set {} --interface IF {}",
-                        list.join(" "),
-                        group_name(&name),
-                        list.join(" ")
-                    ),
-                );
-                continue;
-            };
-            if let Err(e) = cluster_core::validate::interface_name("dev", &dev) {
-                self.warn(
-                    n.pos,
-                    format!("vrrp_instance {name}: {e}; {} left out", list.join(" ")),
-                );
-                continue;
-            }
-            let base = if i == 0 {
-                group_name(&name)
-            } else {
-                group_name(&format!("{name}-{dev}"))
-            };
-            let gname = self.unique_group(base);
-            made.push(format!(
-                "lvsctl vip set {gname} --interface {dev} {}",
-                list.join(" ")
-            ));
-            self.config.vip_groups.push(VipGroup {
-                name: gname,
-                interface: dev,
-                addresses: addrs,
-            });
-        }
-        let what = if made.is_empty() {
-            "it has no virtual_ipaddress to take over".to_string()
-        } else {
-            format!("its addresses are in [[vip_group]] ({})", made.join("; "))
-        };
-        self.warn(
-            n.pos,
-            format!(
-                "vrrp_instance {name} is not mapped: the leader director holds the VIPs (no VRRP); {what}"
-            ),
-        );
+        by_if
     }
 
     /// `base`, or `base-2`, `base-3`, ... if a VIP group has that name already.
