@@ -36,10 +36,13 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(back, valid);
             }
         }
-        Err(e) => assert!(
-            e.starts_with("keepalived.conf:") || e.starts_with("conf.d/"),
-            "{e}"
-        ),
+        Err(e) => {
+            let e = e.to_string();
+            assert!(
+                e.starts_with("keepalived.conf:") || e.starts_with("conf.d/"),
+                "{e}"
+            )
+        }
     }
     // The same text with no files around it.
     let _ = keepalived::parse("fuzz", main);

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::client::{admin, Call};
 use crate::ctx::Ctx;
-use crate::json;
+use crate::output::json;
 use crate::output::table;
 
 async fn get(ctx: &mut Ctx) -> Result<pb::AgentsState> {

@@ -1,52 +1,26 @@
 //! ipvsadm-style flags turned into model objects. Only syntax is checked here; the server validates.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use cluster_core::model::*;
 
-use ipnet::IpNet;
+use crate::cli::{CheckArgs, OptServiceSel, RealAttrs, ServiceAttrs, ServiceRef, ServiceSel};
+use crate::flags::Endpoint;
 
-use crate::cli::{
-    CheckArgs, Endpoint, OptServiceSel, RealAttrs, ServiceAttrs, ServiceRef, ServiceSel,
-};
+type R<T> = Result<T, ArgError>;
 
-type R<T> = Result<T, String>;
-
-/// `--timeout`: positive seconds; fractions allowed.
-pub fn parse_secs(s: &str) -> R<Duration> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !v.is_finite() || v <= 0.0 || v > 86_400.0 {
-        return Err(format!("{s:?} is not in 0..86400 seconds"));
-    }
-    Ok(Duration::from_secs_f64(v))
-}
-
-/// `--endpoints a:1,b:2`: order kept, blanks and duplicates dropped.
-pub fn parse_endpoints(s: &str) -> R<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for e in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        if !out.iter().any(|x| x == e) {
-            out.push(e.to_string());
-        }
-    }
-    if out.is_empty() {
-        return Err("--endpoints names no director (expected HOST:PORT,...)".into());
-    }
-    Ok(out)
-}
-
-/// Firewall marks as ipvsadm takes them: decimal or 0x-prefixed hex.
-pub fn parse_fwmark(s: &str) -> R<u32> {
-    let t = s.trim();
-    let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        Some(hex) => u32::from_str_radix(hex, 16),
-        None => t.parse(),
-    };
-    v.map_err(|_| format!("fwmark {s:?} is not a number in 0..=4294967295"))
+/// Flags that do not make a model object; the message names the flag (and the word, if any).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    #[error("name a service with -t, -u, --sctp-service or -f")]
+    NoService,
+    /// A model word (scheduler, tunnel type, ...) the model refuses, with its message.
+    #[error("{flag}: {message}")]
+    Word { flag: &'static str, message: String },
+    #[error("-b/--sched-flags: unknown scheduler flag {0:?} (expected sh-fallback, sh-port, mh-fallback, mh-port or none)")]
+    SchedFlag(String),
+    #[error("-M/--netmask only applies to a persistent service (add -p)")]
+    NetmaskWithoutPersistence,
 }
 
 fn addr_key(protocol: Protocol, (address, port): Endpoint) -> ServiceKey {
@@ -84,8 +58,7 @@ pub fn service_key(r: &ServiceRef) -> R<ServiceKey> {
         sctp,
         fwmark,
     } = &r.sel;
-    key_of(*tcp, *udp, *sctp, *fwmark, r.ipv6)
-        .ok_or_else(|| "name a service with -t, -u, --sctp-service or -f".to_string())
+    key_of(*tcp, *udp, *sctp, *fwmark, r.ipv6).ok_or(ArgError::NoService)
 }
 
 pub fn optional_service_key(sel: &OptServiceSel, ipv6: bool) -> Option<ServiceKey> {
@@ -94,8 +67,15 @@ pub fn optional_service_key(sel: &OptServiceSel, ipv6: bool) -> Option<ServiceKe
 
 /// A model word (scheduler, tunnel type, ...). Unknown words are reported like server errors
 /// (exit status 1, one line) naming the flag, with the words accepted.
-fn word<T: std::str::FromStr<Err = String>>(flag: &str, s: &str) -> R<T> {
-    s.trim().parse().map_err(|e| format!("{flag}: {e}"))
+fn word<T>(flag: &'static str, s: &str) -> R<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    s.trim().parse().map_err(|e: T::Err| ArgError::Word {
+        flag,
+        message: e.to_string(),
+    })
 }
 
 /// `-b`: ipvsadm's names (`sh-fallback`, `mh-port`, ...) and the model's (`fallback`, `port`);
@@ -107,11 +87,7 @@ pub fn parse_sched_flags(s: &str) -> R<Vec<SchedFlag>> {
             "none" => continue,
             "sh-fallback" | "mh-fallback" | "fallback" => SchedFlag::Fallback,
             "sh-port" | "mh-port" | "port" => SchedFlag::Port,
-            _ => {
-                return Err(format!(
-                    "-b/--sched-flags: unknown scheduler flag {word:?} (expected sh-fallback, sh-port, mh-fallback, mh-port or none)"
-                ))
-            }
+            _ => return Err(ArgError::SchedFlag(word.into())),
         };
         if !out.contains(&flag) {
             out.push(flag);
@@ -158,7 +134,7 @@ pub fn edit_service(s: &mut Service, a: &ServiceAttrs) -> R<()> {
         let p = s
             .persistence
             .as_mut()
-            .ok_or("-M/--netmask only applies to a persistent service (add -p)")?;
+            .ok_or(ArgError::NetmaskWithoutPersistence)?;
         let mask = mask.trim();
         p.netmask = (!mask.is_empty()).then(|| mask.to_string());
     }
@@ -275,25 +251,13 @@ pub fn health_check(a: &CheckArgs) -> R<HealthCheck> {
     Ok(h)
 }
 
-/// `vip set` addresses: `ADDR/PREFIX`; a bare address gets a host prefix, as the server does.
-pub fn parse_vip(a: &str) -> R<IpNet> {
-    let t = a.trim();
-    t.parse::<IpNet>()
-        .or_else(|_| t.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{a:?} is not an address with prefix (e.g. 192.0.2.10/24)"))
-}
-
-/// `sync set --group`.
-pub fn parse_group(g: &str) -> R<IpAddr> {
-    g.trim()
-        .parse()
-        .map_err(|_| format!("{g:?} is not an IP address"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
     use crate::cli::{Cli, RealVerb, ServiceVerb, Verb};
+    use crate::flags::{parse_endpoints, parse_secs};
     use clap::Parser;
 
     fn cli(args: &[&str]) -> Cli {
@@ -393,43 +357,49 @@ mod tests {
 
     #[test]
     fn bad_flags_are_usage_errors() {
-        usage_error(&["service", "add"]);
-        usage_error(&["service", "add", "-t", "10.0.0.1:80", "-u", "10.0.0.1:53"]);
-        usage_error(&["service", "add", "-t", "10.0.0.1:80", "-6"]);
-        usage_error(&["service", "add", "-t", "10.0.0.300:80"]);
-        usage_error(&["service", "add", "-t", "10.0.0.1:http"]);
-        usage_error(&["service", "add", "-t", "[2001:db8::1]:x"]);
-        usage_error(&["service", "add", "-f", "-1"]);
-        usage_error(&["service", "add", "-f", "0xZZ"]);
-        usage_error(&["list", "-6"]);
-        usage_error(&["real", "add", "-t", "10.0.0.1:80", "-r", "10.0.1.1:99999"]);
-        usage_error(&[
-            "real",
-            "add",
-            "-t",
-            "10.0.0.1:80",
-            "-r",
-            "10.0.1.1",
-            "-m",
-            "-g",
-        ]);
-        usage_error(&[
-            "real",
-            "add",
-            "-t",
-            "10.0.0.1:80",
-            "-r",
-            "10.0.1.1",
-            "-w",
-            "-1",
-        ]);
-        usage_error(&["real", "add", "-t", "10.0.0.1:80"]);
-        usage_error(&["vip", "set", "web", "--interface", "eth0", "192.0.2.300/24"]);
-        usage_error(&["vip", "set", "web", "--interface", "eth0"]);
-        usage_error(&["sync", "set", "--interface", "eth1", "--group", "nope"]);
-        usage_error(&["sync", "set", "--interface", "eth1", "--syncid", "256"]);
-        usage_error(&["--timeout", "0", "list"]);
-        usage_error(&["--output", "yaml", "list"]);
+        let rejected: &[&[&str]] = &[
+            &["service", "add"],
+            &["service", "add", "-t", "10.0.0.1:80", "-u", "10.0.0.1:53"],
+            &["service", "add", "-t", "10.0.0.1:80", "-6"],
+            &["service", "add", "-t", "10.0.0.300:80"],
+            &["service", "add", "-t", "10.0.0.1:http"],
+            &["service", "add", "-t", "[2001:db8::1]:x"],
+            &["service", "add", "-f", "-1"],
+            &["service", "add", "-f", "0xZZ"],
+            &["list", "-6"],
+            &["real", "add", "-t", "10.0.0.1:80", "-r", "10.0.1.1:99999"],
+            &[
+                "real",
+                "add",
+                "-t",
+                "10.0.0.1:80",
+                "-r",
+                "10.0.1.1",
+                "-m",
+                "-g",
+            ],
+            &[
+                "real",
+                "add",
+                "-t",
+                "10.0.0.1:80",
+                "-r",
+                "10.0.1.1",
+                "-w",
+                "-1",
+            ],
+            &["real", "add", "-t", "10.0.0.1:80"],
+            &["vip", "set", "web", "--interface", "eth0", "192.0.2.300/24"],
+            &["vip", "set", "web", "--interface", "eth0"],
+            &["sync", "set", "--interface", "eth1", "--group", "nope"],
+            &["sync", "set", "--interface", "eth1", "--syncid", "256"],
+            &["--timeout", "0", "list"],
+            &["--output", "yaml", "list"],
+        ];
+        // `usage_error` names the command line it fails on.
+        for args in rejected {
+            usage_error(args);
+        }
 
         // As in ipvsadm, an unbracketed IPv6 address is all address: the port is 0.
         assert_eq!(
@@ -481,18 +451,24 @@ mod tests {
     #[test]
     fn unknown_words_name_the_flag() {
         let plain = service_add(&["-t", "10.0.0.1:80"]);
-        let e = service_edit(&plain, &["-t", "10.0.0.1:80", "-s", "fastest"]).unwrap_err();
+        let e = service_edit(&plain, &["-t", "10.0.0.1:80", "-s", "fastest"])
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("-s/--scheduler: ") && e.contains("\"fastest\""),
             "{e}"
         );
         assert!(e.contains("wlc"), "{e}");
-        let e = service_edit(&plain, &["-t", "10.0.0.1:80", "-b", "sh-bogus"]).unwrap_err();
+        let e = service_edit(&plain, &["-t", "10.0.0.1:80", "-b", "sh-bogus"])
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("-b/--sched-flags: ") && e.contains("sh-bogus"),
             "{e}"
         );
-        let e = service_edit(&plain, &["-t", "10.0.0.1:80", "--weight-policy", "x"]).unwrap_err();
+        let e = service_edit(&plain, &["-t", "10.0.0.1:80", "--weight-policy", "x"])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("--weight-policy: "), "{e}");
 
         let mut r = RealServer::new("10.0.1.1".parse().unwrap(), 80);
@@ -502,13 +478,17 @@ mod tests {
         };
         assert!(edit_real(&mut r, &a)
             .unwrap_err()
+            .to_string()
             .starts_with("--tun-type: "));
 
         let c = cli(&["hc", "set", "-t", "10.0.0.1:80", "--kind", "icmp"]);
         let Verb::HealthCheck(crate::cli::HealthCheckVerb::Set { check, .. }) = c.verb else {
             panic!()
         };
-        assert!(health_check(&check).unwrap_err().starts_with("--kind: "));
+        assert!(health_check(&check)
+            .unwrap_err()
+            .to_string()
+            .starts_with("--kind: "));
     }
 
     #[test]
@@ -524,7 +504,10 @@ mod tests {
         );
         assert_eq!(flags("none").unwrap(), vec![]);
         assert_eq!(flags("").unwrap(), vec![]);
-        assert!(flags("sh-bogus").unwrap_err().contains("sh-bogus"));
+        assert!(flags("sh-bogus")
+            .unwrap_err()
+            .to_string()
+            .contains("sh-bogus"));
     }
 
     #[test]
@@ -549,6 +532,7 @@ mod tests {
         assert!(
             service_edit(&plain, &["-t", "10.0.0.1:80", "-M", "255.255.255.0"])
                 .unwrap_err()
+                .to_string()
                 .contains("-p")
         );
 
@@ -700,12 +684,12 @@ mod tests {
             parse_endpoints(&c.global.endpoints).unwrap(),
             vec!["a:1", "b:2"]
         );
-        assert_eq!(c.global.output, crate::cli::OutputFormat::Json);
+        assert_eq!(c.global.output, crate::flags::OutputFormat::Json);
         assert!(c.global.stale);
         assert_eq!(parse_secs("2.5").unwrap(), Duration::from_millis(2500));
-        assert!(parse_secs("0").is_err());
-        assert!(parse_secs("-1").is_err());
-        assert!(parse_secs("nan").is_err());
+        for bad in ["0", "-1", "nan"] {
+            assert!(parse_secs(bad).is_err(), "--timeout {bad:?} was accepted");
+        }
         assert!(parse_endpoints(" , ").is_err());
     }
 

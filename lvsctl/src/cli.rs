@@ -4,18 +4,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
-use cluster_core::model::parse_endpoint;
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use ipnet::IpNet;
 
-/// `ADDR`, `ADDR:PORT` or `[IPV6]:PORT`, port still optional.
-pub type Endpoint = (IpAddr, Option<u16>);
+use crate::flags::{parse_endpoint as endpoint, Endpoint, OutputFormat};
 
-fn endpoint(s: &str) -> Result<Endpoint, String> {
-    parse_endpoint(s)
-}
-
-/// The `--output json` documents, kept in step with `json.rs`.
+/// The `--output json` documents, kept in step with `output/json.rs`.
 const JSON_HELP: &str = "\
 Service flags work as in ipvsadm: -t/-u/--sctp-service ADDR:PORT or -f MARK [-6].
 IPv6 addresses are written [2001:db8::1]:80. Any director answers; writes reach the leader.
@@ -96,7 +90,7 @@ pub struct Global {
         global = true,
         value_name = "SECS",
         default_value = "10",
-        value_parser = crate::args::parse_secs
+        value_parser = crate::flags::parse_secs
     )]
     pub timeout: Duration,
     /// Who is making the change, as recorded in history [default: $USER@hostname]
@@ -152,12 +146,6 @@ impl Global {
             }
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Table,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,7 +232,7 @@ pub struct ServiceSel {
     )]
     pub sctp: Option<Endpoint>,
     /// Firewall-mark virtual service
-    #[arg(short = 'f', long = "fwmark-service", value_name = "MARK", value_parser = crate::args::parse_fwmark)]
+    #[arg(short = 'f', long = "fwmark-service", value_name = "MARK", value_parser = crate::flags::parse_fwmark)]
     pub fwmark: Option<u32>,
 }
 
@@ -267,7 +255,7 @@ pub struct OptServiceSel {
     )]
     pub sctp: Option<Endpoint>,
     /// Firewall-mark virtual service
-    #[arg(short = 'f', long = "fwmark-service", value_name = "MARK", value_parser = crate::args::parse_fwmark)]
+    #[arg(short = 'f', long = "fwmark-service", value_name = "MARK", value_parser = crate::flags::parse_fwmark)]
     pub fwmark: Option<u32>,
 }
 
@@ -491,7 +479,7 @@ pub enum VipVerb {
         #[arg(long, value_name = "IF")]
         interface: String,
         /// Addresses with prefix length, e.g. 192.0.2.10/24
-        #[arg(required = true, value_name = "ADDR/PREFIX", value_parser = crate::args::parse_vip)]
+        #[arg(required = true, value_name = "ADDR/PREFIX", value_parser = crate::flags::parse_vip)]
         addresses: Vec<IpNet>,
     },
     /// Delete a VIP group
@@ -582,7 +570,7 @@ pub enum SyncVerb {
         #[arg(long, value_name = "N", default_value_t = 0)]
         syncid: u8,
         /// Multicast group (default: the kernel's, 224.0.0.81)
-        #[arg(long, value_name = "ADDR", value_parser = crate::args::parse_group)]
+        #[arg(long, value_name = "ADDR", value_parser = crate::flags::parse_group)]
         group: Option<IpAddr>,
         #[arg(long, value_name = "PORT", default_value_t = 8848)]
         port: u16,

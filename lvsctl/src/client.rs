@@ -105,10 +105,22 @@ enum Round<P> {
     },
 }
 
+/// Why no channel to an endpoint could be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("not a HOST:PORT address")]
+    Address,
+    /// The transport's error with its causes, on one line.
+    #[error("{0}")]
+    Transport(String),
+    #[error("no connection within {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+}
+
 enum Attempt<P> {
     Done(P),
     /// Could not connect: try the next endpoint.
-    NoConnect(String),
+    NoConnect(ConnectError),
     /// The director could not serve (or a read timed out): try elsewhere.
     Retry(Status),
     Fatal(anyhow::Error),
@@ -330,7 +342,7 @@ impl Client {
         }
     }
 
-    async fn channel(&self, ep: &str) -> Result<Channel, String> {
+    async fn channel(&self, ep: &str) -> Result<Channel, ConnectError> {
         if let Some((e, ch)) = &self.current {
             if e == ep {
                 return Ok(ch.clone());
@@ -344,16 +356,13 @@ impl Client {
             .trim_end_matches('/');
         let limit = CONNECT_TIMEOUT.min(self.timeout);
         let endpoint = lvs_proto::tls::endpoint(addr, self.tls.as_ref())
-            .map_err(|_| "not a HOST:PORT address".to_string())?
+            .map_err(|_| ConnectError::Address)?
             .connect_timeout(limit)
             .tcp_nodelay(true);
         match tokio::time::timeout(limit, endpoint.connect()).await {
             Ok(Ok(ch)) => Ok(ch),
-            Ok(Err(e)) => Err(error_chain(&e)),
-            Err(_) => Err(format!(
-                "no connection within {}",
-                humantime::format_duration(limit)
-            )),
+            Ok(Err(e)) => Err(ConnectError::Transport(error_chain(&e))),
+            Err(_) => Err(ConnectError::Timeout(limit)),
         }
     }
 

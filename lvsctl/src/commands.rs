@@ -18,8 +18,8 @@ use crate::cli::{
 };
 use crate::client::{admin, Call};
 use crate::ctx::{is_revision_conflict, not_found, Ctx};
-use crate::json::{self, ApplyDoc};
 use crate::output;
+use crate::output::json::{self, ApplyDoc};
 
 /// Read-modify-write attempts before giving up on a busy configuration. Any write bumps the one
 /// config revision, so concurrent edits of unrelated objects conflict too and must simply retry.
@@ -36,7 +36,7 @@ async fn conflict_pause(attempt: usize) {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
-fn syntax(e: String) -> anyhow::Error {
+fn syntax(e: args::ArgError) -> anyhow::Error {
     anyhow!(e)
 }
 

@@ -9,10 +9,10 @@ use lvs_proto::convert::{change_from_pb, config_from_pb};
 use lvs_proto::v1 as pb;
 use tonic::Code;
 
-use crate::cli::OutputFormat;
 use crate::client::{admin, Call, Client, RpcError};
-use crate::json::{self, WriteDoc};
+use crate::flags::OutputFormat;
 use crate::output;
+use crate::output::json::{self, WriteDoc};
 
 pub struct Ctx {
     pub client: Client,

@@ -7,8 +7,8 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod ctx;
+pub mod flags;
 pub mod import;
-pub mod json;
 pub mod output;
 pub mod pki;
 pub mod reads;
@@ -80,7 +80,7 @@ fn fail(e: anyhow::Error) -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let g = cli.global;
-    let endpoints = args::parse_endpoints(&g.endpoints).map_err(|e| anyhow::anyhow!(e))?;
+    let endpoints = flags::parse_endpoints(&g.endpoints)?;
     let tls = g.tls()?;
     let principal = g.principal.unwrap_or_else(client::default_principal);
     let mut ctx = Ctx {

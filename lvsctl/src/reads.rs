@@ -13,7 +13,7 @@ use crate::args;
 use crate::cli::{ClusterVerb, ConnsArgs, HistoryArgs, ListArgs};
 use crate::client::{admin, cluster, Call, RpcError};
 use crate::ctx::{not_found, Ctx};
-use crate::json::{
+use crate::output::json::{
     self, ConfigDoc, ConnsDoc, Entry, HistoryDoc, IpvsDoc, MembersDoc, StatusDoc, VipsDoc,
 };
 use crate::output::{self, KernelView};

@@ -7,7 +7,7 @@ use clap::Args;
 use cluster_core::sim::{self, Kind, DEFAULT_SEEDS};
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
+use crate::flags::OutputFormat;
 
 #[derive(Debug, Args)]
 #[command(
@@ -39,34 +39,52 @@ pub struct SimulateArgs {
 #[derive(Debug, Clone)]
 pub struct Schedulers(Vec<Kind>);
 
-fn parse_scenario(s: &str) -> Result<String, String> {
+/// A `simulate` flag value that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimulateFlagError {
+    /// `names` lists the scenarios there are.
+    #[error("unknown scenario {name:?} (expected all or one of: {})", names.join(", "))]
+    Scenario { name: String, names: Vec<String> },
+    #[error("{0:?} is not a number of seconds in (0, 86400]")]
+    Duration(String),
+    /// The simulator refused a scheduler name, with its message.
+    #[error("{0}")]
+    Scheduler(String),
+    #[error("names no scheduler")]
+    NoScheduler,
+}
+
+fn parse_scenario(s: &str) -> Result<String, SimulateFlagError> {
     if s == "all" || sim::scenario(s).is_some() {
         return Ok(s.to_string());
     }
-    let names: Vec<&str> = sim::scenarios().iter().map(|s| s.name).collect();
-    Err(format!(
-        "unknown scenario {s:?} (expected all or one of: {})",
-        names.join(", ")
-    ))
+    Err(SimulateFlagError::Scenario {
+        name: s.into(),
+        names: sim::scenarios().iter().map(|s| s.name.into()).collect(),
+    })
 }
 
-fn parse_duration(s: &str) -> Result<f64, String> {
+fn parse_duration(s: &str) -> Result<f64, SimulateFlagError> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a number of seconds in (0, 86400]")),
+        _ => Err(SimulateFlagError::Duration(s.into())),
     }
 }
 
-fn parse_schedulers(s: &str) -> Result<Schedulers, String> {
+fn parse_schedulers(s: &str) -> Result<Schedulers, SimulateFlagError> {
     let mut out: Vec<Kind> = Vec::new();
     for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let k: Kind = name.parse()?;
+        let k: Kind = name
+            .parse()
+            .map_err(|e: <Kind as std::str::FromStr>::Err| {
+                SimulateFlagError::Scheduler(e.to_string())
+            })?;
         if !out.contains(&k) {
             out.push(k);
         }
     }
     if out.is_empty() {
-        return Err("names no scheduler".into());
+        return Err(SimulateFlagError::NoScheduler);
     }
     Ok(Schedulers(out))
 }
@@ -135,9 +153,12 @@ mod tests {
     fn simulate_arguments_are_checked() {
         assert!(parse_scenario("degraded").is_ok());
         assert!(parse_scenario("all").is_ok());
-        let e = parse_scenario("nosuch").unwrap_err();
+        let e = parse_scenario("nosuch").unwrap_err().to_string();
         assert!(e.contains("nosuch") && e.contains("degraded"), "{e}");
-        assert!(parse_duration("0").unwrap_err().contains("\"0\""));
+        assert!(parse_duration("0")
+            .unwrap_err()
+            .to_string()
+            .contains("\"0\""));
         assert!(parse_duration("-5").is_err());
         assert!(parse_duration("nan").is_err());
         assert_eq!(parse_duration("90"), Ok(90.0));
@@ -145,6 +166,7 @@ mod tests {
         assert_eq!(s.0, vec![Kind::Rr, Kind::Wlc, Kind::JsqD(2)]);
         assert!(parse_schedulers("rr,fastest")
             .unwrap_err()
+            .to_string()
             .contains("fastest"));
         assert!(parse_schedulers(",").is_err());
     }

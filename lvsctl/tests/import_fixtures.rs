@@ -712,7 +712,7 @@ proptest::proptest! {
                     proptest::prop_assert_eq!(back, v);
                 }
             }
-            Err(e) => proptest::prop_assert!(e.starts_with("m:"), "{}", e),
+            Err(e) => proptest::prop_assert!(e.to_string().starts_with("m:"), "{}", e),
         }
     }
 }

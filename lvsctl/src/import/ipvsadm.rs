@@ -1,25 +1,26 @@
-//! `lvsctl import ipvsadm FILE`: turns `ipvsadm-save` / `ipvsadm -Sn` output into the TOML that
-//! `lvsctl apply` takes. Each `-A`/`-a` line is parsed by lvsctl's own `service add` / `real add`
-//! flags (the same ipvsadm habits), so both read a rule the same way; what cannot be mapped is
-//! reported line by line and left out. `lvsctl import keepalived FILE` (module [`keepalived`])
-//! does the same for keepalived.conf.
+//! `lvsctl import ipvsadm FILE`: turns `ipvsadm-save` / `ipvsadm -Sn` output into a config.
+//! Each `-A`/`-a` line is parsed by lvsctl's own `service add` / `real add` flags (the same
+//! ipvsadm habits), so both read a rule the same way; what cannot be mapped is reported line by
+//! line and left out.
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Context, Result};
 use clap::Parser;
-use cluster_core::model::{Config, ServiceKey};
+use cluster_core::model::ServiceKey;
 
-use crate::args;
+use super::Imported;
+use crate::args::{self, ArgError};
 use crate::cli::{Cli, RealVerb, ServiceVerb, Verb};
 
-pub mod keepalived;
-
-/// A config read from ipvsadm rules or a keepalived.conf, with one warning per thing left out.
-#[derive(Debug, Default)]
-pub struct Imported {
-    pub config: Config,
-    pub warnings: Vec<String>,
+/// Why an ipvsadm rule line is left out (the warning adds `FILE:LINE: ` and `; line left out`).
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error(transparent)]
+    Arg(#[from] ArgError),
+    #[error("service {0} is defined twice")]
+    Twice(ServiceKey),
+    #[error("real server {real} for service {service}, which no earlier -A line adds")]
+    NoService { real: String, service: ServiceKey },
 }
 
 /// The first line of a clap error, without its `error: ` prefix.
@@ -59,18 +60,20 @@ pub fn ipvsadm(name: &str, text: &str) -> Imported {
                 continue;
             }
         };
-        let result: Result<(), String> = match cli.verb {
+        let result: Result<(), RuleError> = match cli.verb {
             Verb::Service(ServiceVerb::Add(w)) => args::service_key(&w.svc)
                 .and_then(|k| args::new_service(k, &w.attrs))
+                .map_err(RuleError::from)
                 .and_then(|s| {
                     if out.config.services.contains_key(&s.key) {
-                        return Err(format!("service {} is defined twice", s.key));
+                        return Err(RuleError::Twice(s.key));
                     }
                     order.insert(s.key, i);
                     out.config.services.insert(s.key, s);
                     Ok(())
                 }),
-            Verb::Real(RealVerb::Add(w)) => args::service_key(&w.real.svc).and_then(|k| {
+            Verb::Real(RealVerb::Add(w)) => (|| {
+                let k = args::service_key(&w.real.svc)?;
                 let (addr, port) = args::real_endpoint(&k, w.real.real);
                 let r = args::new_real(addr, port, &w.attrs)?;
                 match out.config.services.get_mut(&k) {
@@ -78,12 +81,12 @@ pub fn ipvsadm(name: &str, text: &str) -> Imported {
                         s.reals.push(r);
                         Ok(())
                     }
-                    None => Err(format!(
-                        "real server {} for service {k}, which no earlier -A line adds",
-                        r.endpoint()
-                    )),
+                    None => Err(RuleError::NoService {
+                        real: r.endpoint(),
+                        service: k,
+                    }),
                 }
-            }),
+            })(),
             _ => unreachable!("only service add and real add are parsed"),
         };
         if let Err(e) = result {
@@ -93,59 +96,10 @@ pub fn ipvsadm(name: &str, text: &str) -> Imported {
     out
 }
 
-/// `lvsctl import KIND FILE`: the TOML on stdout, warnings on stderr; fails if what was read
-/// does not validate (naming the field and the value).
-pub fn run(kind: &str, file: &str) -> Result<String> {
-    let name = if file == "-" { "<stdin>" } else { file };
-    let (imported, left_out) = match kind {
-        "ipvsadm" => (ipvsadm(name, &read_input(file)?), "lines left out"),
-        "keepalived" => {
-            let im = if file == "-" {
-                let text = read_input(file)?;
-                // Includes of standard input are relative to the current directory.
-                keepalived::from_text(&keepalived::Fs, name, std::path::Path::new(""), &text)
-            } else {
-                keepalived::from_file(std::path::Path::new(file))
-            };
-            (im.map_err(|e| anyhow::anyhow!(e))?, "warnings")
-        }
-        other => bail!("KIND: {other:?} is not supported (expected ipvsadm or keepalived)"),
-    };
-    render(kind, name, &imported, left_out)
-}
-
-fn read_input(file: &str) -> Result<String> {
-    if file == "-" {
-        std::io::read_to_string(std::io::stdin()).context("reading standard input")
-    } else {
-        std::fs::read_to_string(file).with_context(|| format!("reading {file}"))
-    }
-}
-
-/// Prints the warnings to stderr and gives the validated config as TOML with a summary line.
-fn render(kind: &str, name: &str, imported: &Imported, left_out: &str) -> Result<String> {
-    for w in &imported.warnings {
-        eprintln!("lvsctl: warning: {w}");
-    }
-    let config = cluster_core::validate::config(&imported.config)
-        .map_err(|e| anyhow::anyhow!("{name}: the imported rules do not validate: {e}"))?;
-    let services = config.services.len();
-    let reals: usize = config.services.values().map(|s| s.reals.len()).sum();
-    let vips = if config.vip_groups.is_empty() {
-        String::new()
-    } else {
-        format!(", {} VIP groups", config.vip_groups.len())
-    };
-    Ok(format!(
-        "# lvsctl import {kind} {name}: {services} services, {reals} real servers{vips}, {} {left_out}\n{}",
-        imported.warnings.len(),
-        config.to_toml()
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cluster_core::model::Config;
     use cluster_core::model::{Forward, Scheduler, TunnelType};
 
     /// ipvsadm -Sn output of a mixed table (ipvsadm 1.31 formatting).

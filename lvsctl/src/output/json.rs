@@ -1,12 +1,13 @@
 //! `--output json` documents: one serde struct per view, with stable snake_case field names.
 
+use cluster_core::ipvs::types::Stats64;
 use cluster_core::model::{Config, VipGroup};
 use cluster_core::Change;
 use lvs_proto::convert::change_from_pb;
 use lvs_proto::v1 as pb;
 use serde::Serialize;
 
-use crate::output::rfc3339;
+use super::time::rfc3339;
 
 /// `list`, `export`: the model `Config` as serde writes it (the TOML file's names).
 #[derive(Debug, Serialize)]
@@ -177,36 +178,21 @@ impl StatusDoc {
     }
 }
 
-/// Counters and rate estimates of a kernel service or destination.
-#[derive(Debug, Serialize)]
-pub struct StatsDoc {
-    pub conns: u64,
-    pub inpkts: u64,
-    pub outpkts: u64,
-    pub inbytes: u64,
-    pub outbytes: u64,
-    pub cps: u64,
-    pub inpps: u64,
-    pub outpps: u64,
-    pub inbps: u64,
-    pub outbps: u64,
-}
-
-impl StatsDoc {
-    fn from_pb(s: Option<&pb::IpvsStats>) -> StatsDoc {
-        let s = s.cloned().unwrap_or_default();
-        StatsDoc {
-            conns: s.conns,
-            inpkts: s.inpkts,
-            outpkts: s.outpkts,
-            inbytes: s.inbytes,
-            outbytes: s.outbytes,
-            cps: s.cps,
-            inpps: s.inpps,
-            outpps: s.outpps,
-            inbps: s.inbps,
-            outbps: s.outbps,
-        }
+/// A kernel service's or destination's counters and rate estimates, as the model holds them
+/// (`stats` in the documents: the same field names, in the same order).
+fn stats_from_pb(s: Option<&pb::IpvsStats>) -> Stats64 {
+    let s = s.cloned().unwrap_or_default();
+    Stats64 {
+        conns: s.conns,
+        inpkts: s.inpkts,
+        outpkts: s.outpkts,
+        inbytes: s.inbytes,
+        outbytes: s.outbytes,
+        cps: s.cps,
+        inpps: s.inpps,
+        outpps: s.outpps,
+        inbps: s.inbps,
+        outbps: s.outbps,
     }
 }
 
@@ -229,7 +215,7 @@ pub struct IpvsDestDoc {
     pub active_conns: u32,
     pub inactive_conns: u32,
     pub persist_conns: u32,
-    pub stats: StatsDoc,
+    pub stats: Stats64,
     pub tunnel_type: Option<String>,
     pub tunnel_port: Option<u32>,
     pub tunnel_csum: Option<String>,
@@ -248,7 +234,7 @@ pub struct IpvsServiceDoc {
     pub pe_name: Option<String>,
     /// In the replicated config; false for a foreign service.
     pub managed: bool,
-    pub stats: StatsDoc,
+    pub stats: Stats64,
     pub dests: Vec<IpvsDestDoc>,
 }
 
@@ -264,7 +250,7 @@ impl IpvsServiceDoc {
             one_packet: s.one_packet,
             pe_name: some(&s.pe_name),
             managed: s.managed,
-            stats: StatsDoc::from_pb(s.stats.as_ref()),
+            stats: stats_from_pb(s.stats.as_ref()),
             dests: s
                 .dests
                 .iter()
@@ -279,7 +265,7 @@ impl IpvsServiceDoc {
                     active_conns: d.active_conns,
                     inactive_conns: d.inactive_conns,
                     persist_conns: d.persist_conns,
-                    stats: StatsDoc::from_pb(d.stats.as_ref()),
+                    stats: stats_from_pb(d.stats.as_ref()),
                     tunnel_type: some(&d.tunnel_type),
                     tunnel_port: (d.tunnel_type == "gue").then_some(d.tunnel_port),
                     tunnel_csum: some(&d.tunnel_csum),
@@ -522,6 +508,28 @@ mod tests {
         assert_eq!(v["leader_api_addr"], serde_json::Value::Null);
         assert_eq!(v["endpoint"], "a:1");
         assert_eq!(v["members"], json!([]));
+    }
+
+    /// `stats` is the model's Stats64; the documents keep the field names and order they had.
+    #[test]
+    fn stats_fields_keep_their_names_and_order() {
+        let s = stats_from_pb(Some(&pb::IpvsStats {
+            conns: 1,
+            inpkts: 2,
+            outpkts: 3,
+            inbytes: 4,
+            outbytes: 5,
+            cps: 6,
+            inpps: 7,
+            outpps: 8,
+            inbps: 9,
+            outbps: 10,
+        }));
+        assert_eq!(
+            line(&s),
+            "{\"conns\":1,\"inpkts\":2,\"outpkts\":3,\"inbytes\":4,\"outbytes\":5,\"cps\":6,\"inpps\":7,\"outpps\":8,\"inbps\":9,\"outbps\":10}\n"
+        );
+        assert_eq!(line(&stats_from_pb(None)), line(&Stats64::default()));
     }
 
     #[test]
