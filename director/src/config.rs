@@ -37,10 +37,7 @@ impl Invalid {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading {path}: {error}")]
-    Read {
-        path: String,
-        error: std::io::Error,
-    },
+    Read { path: String, error: std::io::Error },
     /// Not TOML, or keys the director does not know.
     #[error("{path}: {message}")]
     Syntax { path: String, message: String },
@@ -216,9 +213,7 @@ impl DirectorConfig {
         let Some(files) = &self.tls else {
             return Ok(None);
         };
-        let tls = files
-            .load()
-            .map_err(|e| ConfigError::Tls(e.to_string()))?;
+        let tls = files.load().map_err(|e| ConfigError::Tls(e.to_string()))?;
         Ok(Some(tls))
     }
 
@@ -270,14 +265,22 @@ mod tests {
 
     #[test]
     fn bad_configs_name_the_key() {
-        let peer1 =
-            "[[peers]]\nid = 1\nraft_addr = \"127.0.0.1:1\"\napi_addr = \"127.0.0.1:2\"\n";
+        let peer1 = "[[peers]]\nid = 1\nraft_addr = \"127.0.0.1:1\"\napi_addr = \"127.0.0.1:2\"\n";
         let cases = [
-            (format!("{BASE}[raft]\nvip_release_ms = 390\n"), "vip_release_ms"),
-            (format!("{BASE}[raft]\nprofile = \"turbo\"\n"), "raft.profile"),
+            (
+                format!("{BASE}[raft]\nvip_release_ms = 390\n"),
+                "vip_release_ms",
+            ),
+            (
+                format!("{BASE}[raft]\nprofile = \"turbo\"\n"),
+                "raft.profile",
+            ),
             (BASE.replace("7101", "x"), "raft_addr"),
             (format!("{BASE}{peer1}"), "peers[0].id"),
-            (format!("{BASE}[raft]\nheartbeat_ms = 300\n"), "election_min_ms"),
+            (
+                format!("{BASE}[raft]\nheartbeat_ms = 300\n"),
+                "election_min_ms",
+            ),
             (format!("{BASE}bogus = 1\n"), "bogus"),
         ];
         for (text, key) in cases {

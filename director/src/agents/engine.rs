@@ -193,7 +193,7 @@ impl Engine {
     }
 
     /// Connections per second the kernel reports for each real server of `keys`.
-    async fn kernel_cps(&self, keys: Vec<ServiceKey>) -> HashMap<(ServiceKey, RealKey), f64> {
+    async fn kernel_cps(&self, keys: Vec<ServiceKey>) -> KernelRates {
         if keys.is_empty() || !self.settings.kernel_rates {
             return HashMap::new();
         }
@@ -227,6 +227,9 @@ impl Engine {
         read.await.unwrap_or_default()
     }
 
+    /// One rebuild: with `step`, new reports feed the controllers first; either way the
+    /// overlay and the `GetAgents` snapshot are rebuilt from the config, weights, health and
+    /// drains, and transitions are noted.
     async fn rebuild(&mut self, step: bool) {
         let now = Instant::now();
         let now_ms = now.duration_since(self.epoch).as_millis() as u64;
@@ -238,40 +241,65 @@ impl Engine {
         } else {
             Vec::new()
         };
-        let load_keys: Vec<ServiceKey> = services
-            .iter()
-            .filter(|s| s.weight_policy == WeightPolicy::Load)
-            .map(|s| s.key)
-            .collect();
         let cps = if step {
+            let load_keys: Vec<ServiceKey> = services
+                .iter()
+                .filter(|s| s.weight_policy == WeightPolicy::Load)
+                .map(|s| s.key)
+                .collect();
             self.kernel_cps(load_keys).await
         } else {
             HashMap::new()
         };
+        let (reports, drained, agent_of) = self.read_registry(&pending);
+        self.note_drains(drained);
+        let writes = self.run_controllers(&services, step.then_some((&reports, &cps, now_ms)));
+        if step {
+            self.steps += 1;
+            self.weight_writes += writes;
+        }
+        let health = self.health.borrow().clone();
+        let ov = Arc::new(self.overlay_of(&services, &health));
+        self.note_sorry(&services, &ov);
+        self.overlay.send_if_modified(|cur| {
+            if **cur == *ov {
+                false
+            } else {
+                *cur = ov.clone();
+                true
+            }
+        });
+        self.publish(&services, &ov, &health, &agent_of);
+    }
 
-        // Reports of this step and the drained set, read once under the lock.
-        let (reports, drained, agent_of) = {
-            let g = self.registry.lock();
-            let mut reports: HashMap<IpAddr, (pb::AgentReport, u64)> = HashMap::new();
-            for name in &pending {
-                if let Some(e) = g.agents.get(name) {
-                    if let (Some(r), Some(at)) = (&e.last, e.last_at) {
-                        let at_ms = at.saturating_duration_since(self.epoch).as_millis() as u64;
-                        for a in &e.addresses {
-                            reports.insert(*a, (r.clone(), at_ms));
-                        }
+    /// This step's reports by address, the drained addresses and which agent speaks for each
+    /// address, read once under the registry's lock.
+    fn read_registry(
+        &self,
+        pending: &[String],
+    ) -> (Reports, BTreeSet<IpAddr>, HashMap<IpAddr, String>) {
+        let g = self.registry.lock();
+        let mut reports: Reports = HashMap::new();
+        for name in pending {
+            if let Some(e) = g.agents.get(name) {
+                if let (Some(r), Some(at)) = (&e.last, e.last_at) {
+                    let at_ms = at.saturating_duration_since(self.epoch).as_millis() as u64;
+                    for a in &e.addresses {
+                        reports.insert(*a, (r.clone(), at_ms));
                     }
                 }
             }
-            let mut drained = BTreeSet::new();
-            for e in g.agents.values() {
-                if e.last.as_ref().is_some_and(|r| r.draining) {
-                    drained.extend(e.addresses.iter().copied());
-                }
+        }
+        let mut drained = BTreeSet::new();
+        for e in g.agents.values() {
+            if e.last.as_ref().is_some_and(|r| r.draining) {
+                drained.extend(e.addresses.iter().copied());
             }
-            let agent_of: HashMap<IpAddr, String> = g.by_addr.clone();
-            (reports, drained, agent_of)
-        };
+        }
+        (reports, drained, g.by_addr.clone())
+    }
+
+    fn note_drains(&mut self, drained: BTreeSet<IpAddr>) {
         for a in drained.difference(&self.drained) {
             info!(real = %a, "real server drained by its agent: weight 0, existing connections continue");
             self.note(format!("agent {a}"), "drained: no new connections".into());
@@ -281,15 +309,23 @@ impl Engine {
             self.note(format!("agent {a}"), "ready: takes new connections".into());
         }
         self.drained = drained;
+    }
 
-        let mut writes = 0;
-        // A controller per load/latency service; a changed policy starts a new one.
+    /// Keeps one controller per load/latency service (a changed policy starts a new one) with
+    /// the config's members; with `step`, feeds it the reports and steps it. Returns how many
+    /// weights changed.
+    fn run_controllers(
+        &mut self,
+        services: &[Service],
+        step: Option<(&Reports, &KernelRates, u64)>,
+    ) -> u64 {
         let live: BTreeMap<ServiceKey, WeightPolicy> = services
             .iter()
             .filter(|s| s.weight_policy.is_dynamic())
             .map(|s| (s.key, s.weight_policy))
             .collect();
         self.ctls.retain(|k, c| live.get(k) == Some(&c.policy));
+        let mut writes = 0;
         for s in services.iter().filter(|s| s.weight_policy.is_dynamic()) {
             let Some(input) = Input::from_policy(s.weight_policy) else {
                 continue;
@@ -306,36 +342,17 @@ impl Engine {
                 .map(|r| ((r.address, r.port), r.weight))
                 .collect();
             c.ctl.set_members(&members);
-            if !step {
-                continue;
+            if let Some((reports, cps, now_ms)) = step {
+                writes += step_one(s, c, reports, cps, now_ms);
             }
-            for r in &s.reals {
-                if let Some((rep, at_ms)) = reports.get(&r.address) {
-                    let kc = cps.get(&(s.key, (r.address, r.port))).copied();
-                    c.ctl.report(
-                        &(r.address, r.port),
-                        report::sample(rep, r.port, *at_ms, kc),
-                    );
-                }
-            }
-            let decisions = c.ctl.step(now_ms);
-            for (k, d) in &decisions {
-                let before = c.last.get(k).map(|d| d.weight);
-                if before != Some(d.weight) {
-                    writes += 1;
-                    debug!(service = %s.key, real = %cluster_core::model::fmt_endpoint(&k.0, k.1), from = ?before, to = d.weight, phase = d.phase.as_str(), "weight");
-                }
-            }
-            c.last = decisions;
         }
-        if step {
-            self.steps += 1;
-            self.weight_writes += writes;
-        }
+        writes
+    }
 
-        let health = self.health.borrow().clone();
+    /// Computed weights, failed checks and drains over the config.
+    fn overlay_of(&self, services: &[Service], health: &HealthView) -> Overlay {
         let mut ov = Overlay::default();
-        for s in &services {
+        for s in services {
             let mut m = BTreeMap::new();
             let ctl = self.ctls.get(&s.key);
             for r in &s.reals {
@@ -357,12 +374,15 @@ impl Engine {
                 ov.services.insert(s.key, m);
             }
         }
-        let mut sorry_now = BTreeSet::new();
-        for s in &services {
-            if effective::sorry_active(s, &ov) {
-                sorry_now.insert(s.key);
-            }
-        }
+        ov
+    }
+
+    fn note_sorry(&mut self, services: &[Service], ov: &Overlay) {
+        let sorry_now: BTreeSet<ServiceKey> = services
+            .iter()
+            .filter(|s| effective::sorry_active(s, ov))
+            .map(|s| s.key)
+            .collect();
         for k in sorry_now.difference(&self.sorry) {
             warn!(service = %k, "no real server available: sorry server in use");
             self.note(format!("service {k}"), "sorry server in use".into());
@@ -372,48 +392,23 @@ impl Engine {
             self.note(format!("service {k}"), "sorry server withdrawn".into());
         }
         self.sorry = sorry_now;
-        let ov = Arc::new(ov);
-        self.overlay.send_if_modified(|cur| {
-            if **cur == *ov {
-                false
-            } else {
-                *cur = ov.clone();
-                true
-            }
-        });
+    }
 
+    /// The `GetAgents` view of this rebuild.
+    fn publish(
+        &self,
+        services: &[Service],
+        ov: &Overlay,
+        health: &HealthView,
+        agent_of: &HashMap<IpAddr, String>,
+    ) {
         let mut reals = Vec::new();
-        for s in &services {
+        for s in services {
             let ctl = self.ctls.get(&s.key);
             for r in &s.reals {
-                let o = ov.get(&s.key, r);
-                let p = effective::programmed(s, r, o);
                 let d = ctl.and_then(|c| c.last.get(&(r.address, r.port)));
-                let h = health.reals.get(&(s.key, r.address, r.port));
-                reals.push(pb::RealState {
-                    service: s.key.to_string(),
-                    address: r.address.to_string(),
-                    port: r.port as u32,
-                    policy: s.weight_policy.as_str().into(),
-                    configured_weight: r.weight,
-                    effective_weight: if p.in_kernel { p.weight } else { 0 },
-                    in_kernel: p.in_kernel,
-                    phase: match d {
-                        Some(d) => d.phase.as_str().into(),
-                        None if s.weight_policy.is_dynamic() => "no-reports".into(),
-                        None => "static".into(),
-                    },
-                    capacity: d.and_then(|d| d.capacity),
-                    health: match h {
-                        None => "unchecked".into(),
-                        Some(h) if h.up => "up".into(),
-                        Some(_) => "down".into(),
-                    },
-                    health_detail: h.map(|h| h.detail.clone()).unwrap_or_default(),
-                    health_since_ms: h.map(|h| h.since_ms).unwrap_or(0),
-                    draining: o.drained,
-                    agent: agent_of.get(&r.address).cloned().unwrap_or_default(),
-                });
+                let agent = agent_of.get(&r.address).cloned().unwrap_or_default();
+                reals.push(real_state(s, r, ov.get(&s.key, r), d, health, agent));
             }
         }
         let sorry = services
@@ -431,5 +426,78 @@ impl Engine {
         snap.sorry = sorry;
         snap.steps = self.steps;
         snap.weight_writes = self.weight_writes;
+    }
+}
+
+/// Reports of one step by real-server address, with their arrival (ms since the epoch).
+type Reports = HashMap<IpAddr, (pb::AgentReport, u64)>;
+
+/// Connections per second of each real server, from this director's kernel.
+type KernelRates = HashMap<(ServiceKey, RealKey), f64>;
+
+/// Feeds one service's controller the step's reports and steps it; returns the weights changed.
+fn step_one(
+    s: &Service,
+    c: &mut ServiceCtl,
+    reports: &Reports,
+    cps: &KernelRates,
+    now_ms: u64,
+) -> u64 {
+    for r in &s.reals {
+        if let Some((rep, at_ms)) = reports.get(&r.address) {
+            let kc = cps.get(&(s.key, (r.address, r.port))).copied();
+            c.ctl.report(
+                &(r.address, r.port),
+                report::sample(rep, r.port, *at_ms, kc),
+            );
+        }
+    }
+    let decisions = c.ctl.step(now_ms);
+    let mut writes = 0;
+    for (k, d) in &decisions {
+        let before = c.last.get(k).map(|d| d.weight);
+        if before != Some(d.weight) {
+            writes += 1;
+            debug!(service = %s.key, real = %cluster_core::model::fmt_endpoint(&k.0, k.1), from = ?before, to = d.weight, phase = d.phase.as_str(), "weight");
+        }
+    }
+    c.last = decisions;
+    writes
+}
+
+/// One real server as `GetAgents` shows it.
+fn real_state(
+    s: &Service,
+    r: &cluster_core::model::RealServer,
+    o: RealOverride,
+    d: Option<&Decision>,
+    health: &HealthView,
+    agent: String,
+) -> pb::RealState {
+    let p = effective::programmed(s, r, o);
+    let h = health.reals.get(&(s.key, r.address, r.port));
+    pb::RealState {
+        service: s.key.to_string(),
+        address: r.address.to_string(),
+        port: r.port as u32,
+        policy: s.weight_policy.as_str().into(),
+        configured_weight: r.weight,
+        effective_weight: if p.in_kernel { p.weight } else { 0 },
+        in_kernel: p.in_kernel,
+        phase: match d {
+            Some(d) => d.phase.as_str().into(),
+            None if s.weight_policy.is_dynamic() => "no-reports".into(),
+            None => "static".into(),
+        },
+        capacity: d.and_then(|d| d.capacity),
+        health: match h {
+            None => "unchecked".into(),
+            Some(h) if h.up => "up".into(),
+            Some(_) => "down".into(),
+        },
+        health_detail: h.map(|h| h.detail.clone()).unwrap_or_default(),
+        health_since_ms: h.map(|h| h.since_ms).unwrap_or(0),
+        draining: o.drained,
+        agent,
     }
 }

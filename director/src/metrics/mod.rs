@@ -63,7 +63,10 @@ impl MetricsConfig {
         for (key, other) in taken {
             if other.parse::<SocketAddr>().ok() == Some(a) {
                 let v = self.listen.as_deref().unwrap_or_default();
-                return Err(Invalid::value("metrics.listen", format!("{v:?} is already {key}")));
+                return Err(Invalid::value(
+                    "metrics.listen",
+                    format!("{v:?} is already {key}"),
+                ));
             }
         }
         Ok(())
