@@ -160,6 +160,39 @@ pub fn history_to_pb(h: &HistoryEntry) -> pb::HistoryEntry {
 // --- API → model ---------------------------------------------------------------------------
 
 /// `path` names the real server in errors, e.g. `service[tcp/10.0.0.1:80].reals[0]`.
+/// The kernel's counters and rate estimates, as the API carries them.
+pub fn stats_to_pb(s: &cluster_core::ipvs::Stats64) -> pb::IpvsStats {
+    pb::IpvsStats {
+        conns: s.conns,
+        inpkts: s.inpkts,
+        outpkts: s.outpkts,
+        inbytes: s.inbytes,
+        outbytes: s.outbytes,
+        cps: s.cps,
+        inpps: s.inpps,
+        outpps: s.outpps,
+        inbps: s.inbps,
+        outbps: s.outbps,
+    }
+}
+
+/// The API's counters as the model holds them (absent counters read as zero).
+pub fn stats_from_pb(s: Option<&pb::IpvsStats>) -> cluster_core::ipvs::Stats64 {
+    let s = s.cloned().unwrap_or_default();
+    cluster_core::ipvs::Stats64 {
+        conns: s.conns,
+        inpkts: s.inpkts,
+        outpkts: s.outpkts,
+        inbytes: s.inbytes,
+        outbytes: s.outbytes,
+        cps: s.cps,
+        inpps: s.inpps,
+        outpps: s.outpps,
+        inbps: s.inbps,
+        outbps: s.outbps,
+    }
+}
+
 pub fn real_from_pb(path: &str, r: &pb::RealServer) -> R<RealServer> {
     let f = |name: &str| format!("{path}.{name}");
     let weight = r.weight.unwrap_or(1);

@@ -15,7 +15,7 @@ use crate::ipvs::reconciler::{describe_daemon, IpvsStatus};
 use cluster_core::ipvs::conns::{self, Conn, Origin};
 use cluster_core::ipvs::{
     flags, tun_flags, tun_type, KDaemon, KDest, KDestEntry, KForward, KInfo, KService,
-    KServiceEntry, KTimeouts, Stats64,
+    KServiceEntry, KTimeouts,
 };
 use cluster_core::model::{Config, Family};
 use lvs_proto::v1 as pb;
@@ -78,21 +78,6 @@ fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-fn stats_pb(s: &Stats64) -> pb::IpvsStats {
-    pb::IpvsStats {
-        conns: s.conns,
-        inpkts: s.inpkts,
-        outpkts: s.outpkts,
-        inbytes: s.inbytes,
-        outbytes: s.outbytes,
-        cps: s.cps,
-        inpps: s.inpps,
-        outpps: s.outpps,
-        inbps: s.inbps,
-        outbps: s.outbps,
-    }
 }
 
 /// ipvsadm's words for the scheduler flags (its `print_sched_flags`).
@@ -179,7 +164,7 @@ fn service_pb(config: &Config, s: &KServiceEntry, dests: &[KDestEntry]) -> pb::I
         one_packet: k.flags & flags::ONEPACKET != 0,
         pe_name: k.pe_name.clone().unwrap_or_default(),
         managed: configured.is_some(),
-        stats: Some(stats_pb(&s.stats)),
+        stats: Some(lvs_proto::convert::stats_to_pb(&s.stats)),
         dests: dests
             .iter()
             .map(|e| {
@@ -198,7 +183,7 @@ fn service_pb(config: &Config, s: &KServiceEntry, dests: &[KDestEntry]) -> pb::I
                     active_conns: e.active_conns,
                     inactive_conns: e.inactive_conns,
                     persist_conns: e.persist_conns,
-                    stats: Some(stats_pb(&e.stats)),
+                    stats: Some(lvs_proto::convert::stats_to_pb(&e.stats)),
                     tunnel_type,
                     tunnel_port,
                     tunnel_csum,
@@ -362,6 +347,7 @@ mod tests {
     use super::*;
     use crate::ipvs::reconciler::ObjectError;
     use cluster_core::ipvs::reconcile::kernel_service;
+    use cluster_core::ipvs::Stats64;
     use cluster_core::model::ServiceKey;
 
     fn config() -> Config {

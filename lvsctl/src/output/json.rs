@@ -178,24 +178,6 @@ impl StatusDoc {
     }
 }
 
-/// A kernel service's or destination's counters and rate estimates, as the model holds them
-/// (`stats` in the documents: the same field names, in the same order).
-fn stats_from_pb(s: Option<&pb::IpvsStats>) -> Stats64 {
-    let s = s.cloned().unwrap_or_default();
-    Stats64 {
-        conns: s.conns,
-        inpkts: s.inpkts,
-        outpkts: s.outpkts,
-        inbytes: s.inbytes,
-        outbytes: s.outbytes,
-        cps: s.cps,
-        inpps: s.inpps,
-        outpps: s.outpps,
-        inbps: s.inbps,
-        outbps: s.outbps,
-    }
-}
-
 fn some(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
@@ -250,7 +232,7 @@ impl IpvsServiceDoc {
             one_packet: s.one_packet,
             pe_name: some(&s.pe_name),
             managed: s.managed,
-            stats: stats_from_pb(s.stats.as_ref()),
+            stats: lvs_proto::convert::stats_from_pb(s.stats.as_ref()),
             dests: s
                 .dests
                 .iter()
@@ -265,7 +247,7 @@ impl IpvsServiceDoc {
                     active_conns: d.active_conns,
                     inactive_conns: d.inactive_conns,
                     persist_conns: d.persist_conns,
-                    stats: stats_from_pb(d.stats.as_ref()),
+                    stats: lvs_proto::convert::stats_from_pb(d.stats.as_ref()),
                     tunnel_type: some(&d.tunnel_type),
                     tunnel_port: (d.tunnel_type == "gue").then_some(d.tunnel_port),
                     tunnel_csum: some(&d.tunnel_csum),
@@ -513,7 +495,7 @@ mod tests {
     /// `stats` is the model's Stats64; the documents keep the field names and order they had.
     #[test]
     fn stats_fields_keep_their_names_and_order() {
-        let s = stats_from_pb(Some(&pb::IpvsStats {
+        let s = lvs_proto::convert::stats_from_pb(Some(&pb::IpvsStats {
             conns: 1,
             inpkts: 2,
             outpkts: 3,
@@ -529,7 +511,10 @@ mod tests {
             line(&s),
             "{\"conns\":1,\"inpkts\":2,\"outpkts\":3,\"inbytes\":4,\"outbytes\":5,\"cps\":6,\"inpps\":7,\"outpps\":8,\"inbps\":9,\"outbps\":10}\n"
         );
-        assert_eq!(line(&stats_from_pb(None)), line(&Stats64::default()));
+        assert_eq!(
+            line(&lvs_proto::convert::stats_from_pb(None)),
+            line(&Stats64::default())
+        );
     }
 
     #[test]
