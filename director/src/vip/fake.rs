@@ -10,9 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use cluster_core::vip::frames::Mac;
 use ipnet::IpNet;
 
-use super::held::PromoteSecondaries;
 use super::kernel::{FrameReceiver, FrameSender, VipKernel};
-use super::netlink::{Link, NetlinkError};
+use super::netlink::{Link, NetlinkError, PromoteSecondaries};
 
 /// One fake interface.
 #[derive(Clone, Debug)]

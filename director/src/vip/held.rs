@@ -127,31 +127,3 @@ pub async fn remove_present(
     }
     out
 }
-
-/// While alive, `net.ipv4.conf.IF.promote_secondaries` is 1; dropping it restores the old value.
-/// Without it the kernel deletes every secondary address of a subnet together with the subnet's
-/// primary address, so removing a VIP that happens to be the primary would take unlisted
-/// addresses with it. Best effort: when the sysctl cannot be written the removal goes ahead.
-pub struct PromoteSecondaries {
-    path: String,
-    old: Option<String>,
-}
-
-impl PromoteSecondaries {
-    pub fn enable(interface: &str) -> PromoteSecondaries {
-        let path = format!("/proc/sys/net/ipv4/conf/{interface}/promote_secondaries");
-        let old = std::fs::read_to_string(&path)
-            .ok()
-            .map(|v| v.trim().to_string())
-            .filter(|v| v != "1" && std::fs::write(&path, "1").is_ok());
-        PromoteSecondaries { path, old }
-    }
-}
-
-impl Drop for PromoteSecondaries {
-    fn drop(&mut self) {
-        if let Some(old) = &self.old {
-            let _ = std::fs::write(&self.path, old);
-        }
-    }
-}

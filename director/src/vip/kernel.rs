@@ -7,8 +7,7 @@ use std::io;
 
 use ipnet::IpNet;
 
-use super::held::PromoteSecondaries;
-use super::netlink::{Addrs, Link, NetlinkError};
+use super::netlink::{Addrs, Link, NetlinkError, PromoteSecondaries};
 use super::packet::{ArpReceiver, PacketSender};
 
 /// Sends complete Ethernet frames on one interface (gratuitous ARP, unsolicited NA, probes).

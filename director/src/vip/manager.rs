@@ -3,19 +3,16 @@
 //! next to the guard process that removes the VIPs if this process dies; the handle gives the
 //! rest of the director the status, the counters and whether this director holds the VIPs.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use cluster_core::store::{NodeId, Raft, StateHandle};
-use cluster_core::vip::lease::Profile;
+use cluster_core::store::{Raft, StateHandle};
 use openraft::ServerState;
 use tokio::sync::watch;
 use tracing::warn;
 
-use super::config::VipConfig;
 use super::netlink::Addrs;
 use super::status::{VipCounters, VipStatus, VipStatusReader};
-use super::watchdog::{RaftInputs, Watchdog};
+use super::watchdog::{RaftInputs, Settings, Watchdog};
 
 /// What the rest of the director keeps of the watchdog.
 pub struct VipHandle {
@@ -54,15 +51,6 @@ impl VipHandle {
             let _ = g.wait();
         }
     }
-}
-
-pub struct Settings {
-    pub node_id: NodeId,
-    pub profile: Profile,
-    pub announce: VipConfig,
-    /// Where the addresses currently held are recorded, so a restart after a crash removes them
-    /// even if the config changed meanwhile.
-    pub held_file: PathBuf,
 }
 
 /// Starts the watchdog thread (nothing when VIP management is disabled).

@@ -8,6 +8,8 @@
 //!   the real `VipKernel`.
 //! - `manager`: the watchdog's own thread and runtime, and its handle.
 //! - `held`: the held-VIPs file; `guard` and `release`: remove what it lists after a crash.
+//!
+//! Uses go one way: manager → watchdog → {held, kernel, status, config} → netlink/packet.
 
 mod config;
 #[cfg(test)]
@@ -23,5 +25,6 @@ mod status;
 mod watchdog;
 
 pub use config::VipConfig;
-pub use manager::{spawn, Settings};
+pub use manager::spawn;
 pub use status::{VipCounters, VipStatus, VipStatusReader};
+pub use watchdog::Settings;

@@ -1,4 +1,5 @@
-//! Interface lookup and VIP address add/remove over rtnetlink, with their typed errors.
+//! Interface lookup and VIP address add/remove over rtnetlink, with their typed errors, and the
+//! sysctl that keeps a subnet's other addresses when one is removed.
 
 use std::net::IpAddr;
 
@@ -174,4 +175,32 @@ impl Addrs {
 /// Whether `addr` is among `addrs` (prefix ignored).
 pub fn holds(addrs: &[IpNet], addr: IpAddr) -> bool {
     addrs.iter().any(|a| a.addr() == addr)
+}
+
+/// While alive, `net.ipv4.conf.IF.promote_secondaries` is 1; dropping it restores the old value.
+/// Without it the kernel deletes every secondary address of a subnet together with the subnet's
+/// primary address, so removing a VIP that happens to be the primary would take unlisted
+/// addresses with it. Best effort: when the sysctl cannot be written the removal goes ahead.
+pub struct PromoteSecondaries {
+    path: String,
+    old: Option<String>,
+}
+
+impl PromoteSecondaries {
+    pub fn enable(interface: &str) -> PromoteSecondaries {
+        let path = format!("/proc/sys/net/ipv4/conf/{interface}/promote_secondaries");
+        let old = std::fs::read_to_string(&path)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| v != "1" && std::fs::write(&path, "1").is_ok());
+        PromoteSecondaries { path, old }
+    }
+}
+
+impl Drop for PromoteSecondaries {
+    fn drop(&mut self) {
+        if let Some(old) = &self.old {
+            let _ = std::fs::write(&self.path, old);
+        }
+    }
 }

@@ -7,24 +7,35 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cluster_core::model::VipGroup;
 use cluster_core::store::{NodeId, Raft, StateHandle};
 use cluster_core::vip::frames::{self, Mac};
-use cluster_core::vip::lease::{may_hold, Observation};
+use cluster_core::vip::lease::{may_hold, Observation, Profile};
 use ipnet::IpNet;
 use lvs_ops::clock::unix_ms;
 use openraft::ServerState;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use super::config::VipConfig;
 use super::held::{self, HeldRecord};
 use super::kernel::{FrameReceiver, FrameSender, VipKernel};
-use super::manager::Settings;
 use super::netlink::{Link, NetlinkError};
 use super::status::{VipCounters, VipKey, VipStatus};
+
+/// What the watchdog is told at start.
+pub struct Settings {
+    pub node_id: NodeId,
+    pub profile: Profile,
+    pub announce: VipConfig,
+    /// Where the addresses currently held are recorded, so a restart after a crash removes them
+    /// even if the config changed meanwhile.
+    pub held_file: PathBuf,
+}
 
 /// What the watchdog reads from Raft: leadership with the quorum-ack age, and the VIP groups.
 pub trait RaftView {
@@ -508,9 +519,6 @@ mod tests {
     use std::net::Ipv4Addr;
     use std::path::Path;
 
-    use cluster_core::vip::lease::Profile;
-
-    use super::super::config::VipConfig;
     use super::super::fake::FakeNet;
     use super::*;
 
