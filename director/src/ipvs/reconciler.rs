@@ -242,3 +242,81 @@ fn run<K: IpvsKernel, S: ConfigSource>(r: &mut Reconciler<K, S>, rx: mpsc::Recei
     r.stop_master();
     info!("IPVS reconciler stopped");
 }
+
+#[cfg(test)]
+mod tests {
+    use cluster_core::ipvs::reconcile::desired_daemons;
+    use cluster_core::ipvs::DaemonState;
+    use cluster_core::model::{Config, SyncSettings};
+
+    use super::super::fake::FakeIpvs;
+    use super::*;
+
+    /// A config that never changes.
+    struct Fixed(Config);
+
+    impl ConfigSource for Fixed {
+        fn read<T>(&self, f: impl FnOnce(&Config, u64) -> T) -> T {
+            f(&self.0, 1)
+        }
+    }
+
+    fn reconciler(fake: &FakeIpvs, dir: &tempfile::TempDir) -> Reconciler<FakeIpvs, Fixed> {
+        let fake = fake.clone();
+        let settings = Settings {
+            config: IpvsConfig::default(),
+            owned_file: dir.path().join("ipvs-owned.json"),
+        };
+        let open: Opener<FakeIpvs> = Box::new(move || Ok(fake.clone()));
+        let status = IpvsStatusReader::default();
+        Reconciler::new(
+            Fixed(Config::default()),
+            settings,
+            status,
+            open,
+            false,
+            Arc::default(),
+        )
+    }
+
+    #[test]
+    fn pokes_fold_into_one_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = reconciler(&FakeIpvs::new(), &dir);
+        let (a, b): (ServiceKey, ServiceKey) = (
+            "tcp/10.0.0.1:80".parse().unwrap(),
+            "udp/10.0.0.2:53".parse().unwrap(),
+        );
+        let early = Instant::now();
+        let late = early + Duration::from_millis(5);
+        let mut p = Pending::default();
+        p.take(&mut r, Poke::Services(vec![a], late));
+        p.take(&mut r, Poke::Services(vec![a, b], early));
+        p.take(&mut r, Poke::Role(false));
+        assert_eq!(p.keys, BTreeSet::from([a, b]));
+        assert_eq!(p.since, Some(early), "the oldest change counts");
+        assert!(!p.role_changed, "already not the holder");
+        p.take(&mut r, Poke::Role(true));
+        p.take(&mut r, Poke::Overlay(Arc::default(), vec![b]));
+        assert!(p.role_changed && !p.full && !p.stop);
+        p.take(&mut r, Poke::Full);
+        p.take(&mut r, Poke::Stop);
+        assert!(p.full && p.stop);
+    }
+
+    #[test]
+    fn stopping_stops_the_master_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeIpvs::new();
+        let sync: SyncSettings = serde_json::from_str(r#"{"interface":"eth1"}"#).unwrap();
+        fake.table().daemons = desired_daemons(Some(&sync), true);
+        let mut r = reconciler(&fake, &dir);
+        // Open the kernel as a pass would, without changing the daemons.
+        r.partial_pass(&BTreeSet::new());
+        let (tx, rx) = mpsc::channel();
+        tx.send(Poke::Stop).unwrap();
+        run(&mut r, rx);
+        let running: Vec<DaemonState> = fake.table().daemons.iter().map(|d| d.state).collect();
+        assert_eq!(running, [DaemonState::Backup]);
+    }
+}
