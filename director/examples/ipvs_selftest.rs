@@ -217,10 +217,9 @@ fn info_and_timeouts(c: &mut IpvsClient, t: &mut Checks) {
     t.ok("restore timeouts", c.set_timeouts(&orig));
 }
 
-/// Services of every kind, their destinations, edits; returns the services as finally set.
-fn services_and_dests(c: &mut IpvsClient, t: &mut Checks) -> Vec<(KService, Vec<KDest>)> {
-    println!("\n== services and destinations");
-    let mut want: Vec<(KService, Vec<KDest>)> = vec![
+/// One service of every protocol, scheduler, flag and forwarding method, with destinations.
+fn every_kind_of_service() -> Vec<(KService, Vec<KDest>)> {
+    vec![
         (
             svc("tcp/10.0.0.1:80", "wlc", 0, 0, None),
             vec![
@@ -308,7 +307,13 @@ fn services_and_dests(c: &mut IpvsClient, t: &mut Checks) -> Vec<(KService, Vec<
             svc("tcp/10.0.0.7:8000", "lblcr", 0, 0, None),
             vec![dest("10.1.0.12", 8000, KForward::Masq, 1)],
         ),
-    ];
+    ]
+}
+
+/// Services of every kind, their destinations, edits; returns the services as finally set.
+fn services_and_dests(c: &mut IpvsClient, t: &mut Checks) -> Vec<(KService, Vec<KDest>)> {
+    println!("\n== services and destinations");
+    let mut want = every_kind_of_service();
     for (s, dests) in &want {
         t.ok(
             &format!("new service {} ({})", s.key, s.scheduler),

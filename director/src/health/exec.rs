@@ -2,14 +2,17 @@
 //! on timeout the whole group is killed.
 
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_core::health::ProbeResult;
 use cluster_core::model::HealthCheck;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
+use tokio::sync::Semaphore;
 
-use super::probe::{elapsed_us, io_msg, timed_out, Target};
+use super::checker::{Checker, Target};
+use super::common::{elapsed_us, CheckError};
 
 /// Output kept per stream; the rest is read and dropped so the command never blocks on a pipe.
 const MAX_OUTPUT: usize = 4096;
@@ -17,6 +20,30 @@ const MAX_OUTPUT: usize = 4096;
 const MAX_LINE: usize = 200;
 /// How long output may still arrive after the command exited.
 const OUTPUT_GRACE: Duration = Duration::from_millis(100);
+
+/// Runs exec checks, at most as many at once as it has slots.
+#[derive(Clone)]
+pub struct Exec {
+    slots: Arc<Semaphore>,
+}
+
+impl Exec {
+    pub fn new(slots: usize) -> Exec {
+        Exec {
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+        }
+    }
+}
+
+impl Checker for Exec {
+    /// Waits for a free slot first; the timeout starts once the command does.
+    async fn check(&self, hc: &HealthCheck, t: &Target) -> ProbeResult {
+        let Ok(_slot) = self.slots.acquire().await else {
+            return ProbeResult::fail(CheckError::SlotsClosed.to_string(), 0);
+        };
+        run(hc, t, Duration::from_millis(u64::from(hc.timeout_ms))).await
+    }
+}
 
 /// `{address}` and `{port}` (the probe port) in each argument.
 pub fn substitute(arg: &str, t: &Target) -> String {
@@ -75,11 +102,11 @@ fn describe(status: ExitStatus) -> String {
 }
 
 /// Runs the check's command against `t`, bounded by `limit`.
-pub(super) async fn run(hc: &HealthCheck, t: &Target, limit: Duration) -> ProbeResult {
+async fn run(hc: &HealthCheck, t: &Target, limit: Duration) -> ProbeResult {
     let start = Instant::now();
-    let fail = |d: String| ProbeResult::fail(d, elapsed_us(start));
+    let fail = |e: CheckError| ProbeResult::fail(e.to_string(), elapsed_us(start));
     let Some((program, args)) = hc.command.split_first() else {
-        return fail("no command".into());
+        return fail(CheckError::NoCommand);
     };
     let mut cmd = Command::new(substitute(program, t));
     cmd.args(args.iter().map(|a| substitute(a, t)))
@@ -95,7 +122,12 @@ pub(super) async fn run(hc: &HealthCheck, t: &Target, limit: Duration) -> ProbeR
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return fail(format!("start {program}: {}", io_msg(&e))),
+        Err(source) => {
+            return fail(CheckError::Start {
+                program: program.clone(),
+                source,
+            })
+        }
     };
     // Declared after `child`, so dropped (and the group killed) before the child is reaped.
     let mut group = Group(child.id().and_then(|p| i32::try_from(p).ok()));
@@ -104,12 +136,12 @@ pub(super) async fn run(hc: &HealthCheck, t: &Target, limit: Duration) -> ProbeR
 
     let status = match tokio::time::timeout(limit, child.wait()).await {
         Ok(Ok(status)) => status,
-        Ok(Err(e)) => return fail(format!("wait: {}", io_msg(&e))),
+        Ok(Err(e)) => return fail(CheckError::io("wait")(e)),
         Err(_) => {
             group.kill();
             // Reap it; SIGKILL is immediate unless the process is stuck in the kernel.
             let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
-            return fail(timed_out(hc.timeout_ms));
+            return fail(CheckError::TimedOut(hc.timeout_ms));
         }
     };
     let us = elapsed_us(start);

@@ -19,7 +19,10 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 
-use super::probe::{contains, tcp_connect};
+use cluster_core::health::ProbeResult;
+
+use super::checker::{network, Checker, Target};
+use super::common::{contains, tcp_connect, CheckError};
 
 /// Most of a body searched for `body_contains`.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -76,6 +79,30 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
+/// HTTP checks (`tls` unset) and HTTPS checks; cheap to clone (the TLS client is shared).
+#[derive(Clone)]
+pub struct Http {
+    tls: Option<TlsConnector>,
+}
+
+impl Http {
+    pub fn plain() -> Http {
+        Http { tls: None }
+    }
+
+    pub fn tls() -> Http {
+        Http {
+            tls: Some(connector()),
+        }
+    }
+}
+
+impl Checker for Http {
+    async fn check(&self, hc: &HealthCheck, t: &Target) -> ProbeResult {
+        network(hc, t, get(self.tls.as_ref(), t.probe_addr(), hc)).await
+    }
+}
+
 /// The TLS client of https checks (rustls with the ring provider).
 pub fn connector() -> TlsConnector {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -101,11 +128,11 @@ fn host_name(host: &str) -> &str {
 }
 
 /// GET over plain TCP (`tls` = None) or TLS.
-pub(super) async fn get(
+async fn get(
     tls: Option<&TlsConnector>,
     addr: SocketAddr,
     hc: &HealthCheck,
-) -> Result<String, String> {
+) -> Result<String, CheckError> {
     let host = match &hc.host {
         Some(h) => h.clone(),
         None => fmt_endpoint(&addr.ip(), addr.port()),
@@ -117,10 +144,7 @@ pub(super) async fn get(
             // SNI carries the configured host name; without one (or for an IP) none is sent.
             let name = ServerName::try_from(host_name(&host).to_string())
                 .unwrap_or_else(|_| ServerName::from(addr.ip()));
-            let stream = tls
-                .connect(name, stream)
-                .await
-                .map_err(|e| format!("tls: {e}"))?;
+            let stream = tls.connect(name, stream).await.map_err(CheckError::Tls)?;
             exchange(stream, &host, hc).await
         }
     }
@@ -135,17 +159,17 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn exchange<IO>(io: IO, host: &str, hc: &HealthCheck) -> Result<String, String>
+async fn exchange<IO>(io: IO, host: &str, hc: &HealthCheck) -> Result<String, CheckError>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (lo, hi) = match &hc.expect_status {
-        Some(s) => parse_status_range(s).map_err(|e| format!("expect_status: {e}"))?,
+        Some(s) => parse_status_range(s).map_err(CheckError::ExpectStatus)?,
         None => DEFAULT_STATUS,
     };
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
-        .map_err(|e| format!("http: {e}"))?;
+        .map_err(CheckError::Http)?;
     let _conn = AbortOnDrop(tokio::spawn(async move {
         // Its errors also fail the request, which reports them.
         let _ = conn.await;
@@ -158,14 +182,11 @@ where
         )
         .header(CONNECTION, "close")
         .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("request: {e}"))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("http: {e}"))?;
+        .map_err(CheckError::Request)?;
+    let resp = sender.send_request(req).await.map_err(CheckError::Http)?;
     let status = resp.status().as_u16();
     if !(lo..=hi).contains(&status) {
-        return Err(format!("status {status}"));
+        return Err(CheckError::Status(status));
     }
     let Some(needle) = &hc.body_contains else {
         return Ok(format!("status {status}"));
@@ -176,7 +197,7 @@ where
         let Some(frame) = body.frame().await else {
             break;
         };
-        let frame = frame.map_err(|e| format!("body: {e}"))?;
+        let frame = frame.map_err(CheckError::Body)?;
         if let Some(data) = frame.data_ref() {
             let room = MAX_BODY - seen.len();
             seen.extend_from_slice(&data[..data.len().min(room)]);
@@ -185,12 +206,12 @@ where
             }
         }
     }
-    Err(format!("body does not contain {needle:?}"))
+    Err(CheckError::BodyLacks(needle.clone()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::probe::{Prober, Target};
+    use super::super::probe::Prober;
     use super::*;
     use cluster_core::model::CheckKind;
     use std::sync::Mutex;

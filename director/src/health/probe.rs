@@ -1,58 +1,27 @@
-//! One probe of one real server, by check kind, bounded by the check's timeout; tcp, udp and dns
-//! live here, http(s) and exec in their own modules.
-
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+//! The prober: picks the checker for a check's kind and runs it. Exec checks share a bounded
+//! number of slots; https checks share one TLS client.
 
 use cluster_core::health::ProbeResult;
-use cluster_core::model::{CheckKind, HealthCheck, ServiceKey};
-use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
-use hickory_proto::rr::{Name, RecordType};
-use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::Semaphore;
-use tokio_rustls::TlsConnector;
+use cluster_core::model::{CheckKind, HealthCheck};
 
-use super::{exec, http};
+use super::checker::Checker;
+pub use super::checker::Target;
+use super::dns::Dns;
+use super::exec::Exec;
+use super::http::Http;
+use super::tcp::Tcp;
+use super::udp::Udp;
 
 /// Exec checks that may run at once; more wait for a slot, so a flood of hanging commands
 /// cannot exhaust the director's processes.
 pub const EXEC_SLOTS: usize = 16;
 
-/// Largest UDP/DNS reply read.
-const MAX_DATAGRAM: usize = 65_535;
-
-/// What to probe.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    pub service: ServiceKey,
-    /// The real server as configured.
-    pub address: IpAddr,
-    pub port: u16,
-    /// `health_check.port`, or the real server's port.
-    pub probe_port: u16,
-}
-
-impl Target {
-    pub fn new(service: ServiceKey, address: IpAddr, port: u16, hc: &HealthCheck) -> Self {
-        Target {
-            service,
-            address,
-            port,
-            probe_port: hc.port.unwrap_or(port),
-        }
-    }
-
-    pub fn probe_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.address, self.probe_port)
-    }
-}
-
 /// Runs probes; cheap to clone (the TLS config and the exec slots are shared).
 #[derive(Clone)]
 pub struct Prober {
-    tls: TlsConnector,
-    exec_slots: Arc<Semaphore>,
+    http: Http,
+    https: Http,
+    exec: Exec,
 }
 
 impl Default for Prober {
@@ -65,186 +34,35 @@ impl Prober {
     /// A prober running at most `exec_slots` exec checks at once.
     pub fn new(exec_slots: usize) -> Self {
         Prober {
-            tls: http::connector(),
-            exec_slots: Arc::new(Semaphore::new(exec_slots.max(1))),
+            http: Http::plain(),
+            https: Http::tls(),
+            exec: Exec::new(exec_slots),
         }
     }
 
     /// Probes `t` as `hc` says. Never takes (much) longer than `hc.timeout_ms`, except that exec
     /// checks first wait for a free slot.
     pub async fn probe(&self, hc: &HealthCheck, t: &Target) -> ProbeResult {
-        let limit = Duration::from_millis(u64::from(hc.timeout_ms));
-        if hc.kind == CheckKind::Exec {
-            let Ok(_slot) = self.exec_slots.acquire().await else {
-                return ProbeResult::fail("exec slots closed", 0);
-            };
-            return exec::run(hc, t, limit).await;
-        }
-        let start = Instant::now();
-        let out = if t.probe_port == 0 {
-            Err("no port to probe (set health_check.port)".to_string())
-        } else {
-            match tokio::time::timeout(limit, self.network(hc, t)).await {
-                Ok(r) => r,
-                Err(_) => Err(timed_out(hc.timeout_ms)),
-            }
-        };
-        let us = elapsed_us(start);
-        match out {
-            Ok(d) => ProbeResult::ok(d, us),
-            Err(d) => ProbeResult::fail(d, us),
-        }
-    }
-
-    async fn network(&self, hc: &HealthCheck, t: &Target) -> Result<String, String> {
-        let addr = t.probe_addr();
         match hc.kind {
-            CheckKind::Tcp => tcp(addr).await,
-            CheckKind::Http => http::get(None, addr, hc).await,
-            CheckKind::Https => http::get(Some(&self.tls), addr, hc).await,
-            CheckKind::Udp => {
-                let send = hc.send.as_deref().unwrap_or_default();
-                udp(addr, send.as_bytes(), hc.expect.as_deref()).await
-            }
-            CheckKind::Dns => {
-                let name = hc.query_name.as_deref().unwrap_or_default();
-                dns(addr, name, hc.query_type.as_deref().unwrap_or("A")).await
-            }
-            CheckKind::Exec => unreachable!("exec checks do not use the network path"),
+            CheckKind::Tcp => Tcp.check(hc, t).await,
+            CheckKind::Http => self.http.check(hc, t).await,
+            CheckKind::Https => self.https.check(hc, t).await,
+            CheckKind::Udp => Udp.check(hc, t).await,
+            CheckKind::Dns => Dns.check(hc, t).await,
+            CheckKind::Exec => self.exec.check(hc, t).await,
         }
-    }
-}
-
-pub(super) fn timed_out(ms: u32) -> String {
-    format!("timed out after {ms} ms")
-}
-
-pub(super) fn elapsed_us(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
-}
-
-/// "connection refused" rather than "Connection refused (os error 111)".
-pub(super) fn io_msg(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    let s = match s.find(" (os error") {
-        Some(i) => &s[..i],
-        None => &s,
-    };
-    let mut c = s.chars();
-    match c.next() {
-        Some(first) => first.to_lowercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
-pub(super) fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The unspecified address of `addr`'s family, any port: checks leave with default routing.
-fn local_any(addr: &SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-    }
-}
-
-pub(super) async fn tcp_connect(addr: SocketAddr) -> Result<TcpStream, String> {
-    TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {}", io_msg(&e)))
-}
-
-async fn tcp(addr: SocketAddr) -> Result<String, String> {
-    tcp_connect(addr).await?;
-    Ok("connected".into())
-}
-
-/// A connected UDP socket, so an ICMP port unreachable surfaces as a refused `recv`.
-async fn udp_socket(addr: SocketAddr) -> Result<UdpSocket, String> {
-    let sock = UdpSocket::bind(local_any(&addr))
-        .await
-        .map_err(|e| format!("bind: {}", io_msg(&e)))?;
-    sock.connect(addr)
-        .await
-        .map_err(|e| format!("connect: {}", io_msg(&e)))?;
-    Ok(sock)
-}
-
-async fn udp(addr: SocketAddr, send: &[u8], expect: Option<&str>) -> Result<String, String> {
-    let sock = udp_socket(addr).await?;
-    sock.send(send)
-        .await
-        .map_err(|e| format!("send: {}", io_msg(&e)))?;
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    let n = sock
-        .recv(&mut buf)
-        .await
-        .map_err(|e| format!("recv: {}", io_msg(&e)))?;
-    match expect {
-        Some(x) if !contains(&buf[..n], x.as_bytes()) => {
-            Err(format!("reply does not contain {x:?}"))
-        }
-        _ => Ok(format!("reply of {n} bytes")),
-    }
-}
-
-fn rcode_name(c: ResponseCode) -> String {
-    match u16::from(c) {
-        0 => "NOERROR".into(),
-        1 => "FORMERR".into(),
-        2 => "SERVFAIL".into(),
-        3 => "NXDOMAIN".into(),
-        4 => "NOTIMP".into(),
-        5 => "REFUSED".into(),
-        n => format!("rcode {n}"),
-    }
-}
-
-async fn dns(addr: SocketAddr, name: &str, qtype: &str) -> Result<String, String> {
-    let qname = Name::from_ascii(name).map_err(|e| format!("query name {name:?}: {e}"))?;
-    let rtype: RecordType = qtype
-        .to_ascii_uppercase()
-        .parse()
-        .map_err(|_| format!("query type {qtype:?} is not a record type"))?;
-    let mut msg = Message::query();
-    msg.metadata.recursion_desired = true;
-    msg.add_query(Query::query(qname, rtype));
-    let id = msg.metadata.id;
-    let wire = msg.to_vec().map_err(|e| format!("encode query: {e}"))?;
-
-    let sock = udp_socket(addr).await?;
-    sock.send(&wire)
-        .await
-        .map_err(|e| format!("send: {}", io_msg(&e)))?;
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    loop {
-        let n = sock
-            .recv(&mut buf)
-            .await
-            .map_err(|e| format!("recv: {}", io_msg(&e)))?;
-        // Stray or garbled datagrams are skipped; the timeout bounds the wait for ours.
-        let Ok(reply) = Message::from_vec(&buf[..n]) else {
-            continue;
-        };
-        if reply.metadata.id != id || reply.metadata.message_type != MessageType::Response {
-            continue;
-        }
-        let code = reply.metadata.response_code;
-        return if code == ResponseCode::NoError {
-            Ok(format!("NOERROR, {} answers", reply.answers.len()))
-        } else {
-            Err(rcode_name(code))
-        };
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cluster_core::model::ServiceKey;
+    use hickory_proto::op::{Message, ResponseCode};
     use hickory_proto::rr::rdata::A;
     use hickory_proto::rr::{RData, Record};
-    use tokio::net::TcpListener;
+    use std::net::{Ipv4Addr, SocketAddr};
+    use tokio::net::{TcpListener, UdpSocket};
 
     fn key() -> ServiceKey {
         "tcp/10.0.0.10:80".parse().unwrap()
@@ -271,15 +89,6 @@ mod tests {
         let addr = l.local_addr().unwrap();
         drop(l);
         addr
-    }
-
-    #[test]
-    fn io_messages_are_short() {
-        let e = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
-        assert_eq!(io_msg(&e), "connection refused");
-        assert!(contains(b"hello world", b"o w"));
-        assert!(!contains(b"hello", b"world"));
-        assert!(contains(b"", b""));
     }
 
     #[tokio::test]

@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cluster_core::health::{HealthEvent, HealthView, ProbeResult, RiseFall, Transition};
 use cluster_core::model::{fmt_endpoint, Config, FailureAction, HealthCheck, ServiceKey};
 use cluster_core::store::StateHandle;
+use lvs_ops::clock::unix_ms;
 use rand::Rng;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -28,13 +29,6 @@ const MAX_JITTER_MS: u32 = 1000;
 
 /// Results handled per view update.
 const BATCH: usize = 256;
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// The running health checks.
 pub struct HealthHandle {

@@ -2,12 +2,13 @@
 //! It is written before an address is added, read by the guard when the director dies and by the
 //! next start, and both remove what it lists.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::netlink::{holds, Addrs};
+use super::kernel::VipKernel;
+use super::netlink::{holds, NetlinkError};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct HeldRecord {
@@ -20,13 +21,46 @@ pub fn read(file: &Path) -> Vec<HeldRecord> {
     load(file).unwrap_or_default()
 }
 
+/// A held-VIPs file that cannot be read or parsed; the text names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum HeldFileError {
+    #[error("{}: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", file.display())]
+    Parse {
+        file: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+/// Why the addresses on an interface could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum PresentError {
+    #[error(transparent)]
+    Link(NetlinkError),
+    #[error("listing the addresses of {interface}: {source}")]
+    List {
+        interface: String,
+        source: NetlinkError,
+    },
+}
+
 /// The records in `file`; none when it is missing, an error naming the file when it cannot be
 /// read or parsed.
-pub fn load(file: &Path) -> Result<Vec<HeldRecord>, String> {
+pub fn load(file: &Path) -> Result<Vec<HeldRecord>, HeldFileError> {
     match std::fs::read(file) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", file.display())),
+        Ok(b) => serde_json::from_slice(&b).map_err(|source| HeldFileError::Parse {
+            file: file.to_path_buf(),
+            source,
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(format!("{}: {e}", file.display())),
+        Err(source) => Err(HeldFileError::Read {
+            file: file.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -43,16 +77,26 @@ pub fn write(file: &Path, data: &[u8]) -> std::io::Result<()> {
 
 /// The listed addresses that are on their interface now (an interface that does not exist holds
 /// nothing); an error when the kernel cannot be asked.
-pub async fn present(addrs: &Addrs, records: &[HeldRecord]) -> Result<Vec<HeldRecord>, String> {
+pub async fn present(
+    addrs: &impl VipKernel,
+    records: &[HeldRecord],
+) -> Result<Vec<HeldRecord>, PresentError> {
     let mut out = Vec::new();
     for r in records {
-        let Some(link) = addrs.find_link(&r.interface).await? else {
+        let link = addrs
+            .find_link(&r.interface)
+            .await
+            .map_err(PresentError::Link)?;
+        let Some(link) = link else {
             continue;
         };
         let on_link = addrs
             .list(link.index)
             .await
-            .map_err(|e| format!("listing the addresses of {}: {e}", r.interface))?;
+            .map_err(|source| PresentError::List {
+                interface: r.interface.clone(),
+                source,
+            })?;
         if holds(&on_link, r.address.addr()) {
             out.push(r.clone());
         }
@@ -63,9 +107,9 @@ pub async fn present(addrs: &Addrs, records: &[HeldRecord]) -> Result<Vec<HeldRe
 /// Removes every listed address that is on its interface. Returns, for each one that was there,
 /// the outcome; absent interfaces and addresses are skipped.
 pub async fn remove_present(
-    addrs: &Addrs,
+    addrs: &impl VipKernel,
     records: &[HeldRecord],
-) -> Vec<(HeldRecord, Result<(), String>)> {
+) -> Vec<(HeldRecord, Result<(), NetlinkError>)> {
     let mut out = Vec::new();
     for r in records {
         let Ok(link) = addrs.link(&r.interface).await else {
@@ -77,37 +121,9 @@ pub async fn remove_present(
                 .address
                 .addr()
                 .is_ipv4()
-                .then(|| PromoteSecondaries::enable(&r.interface));
+                .then(|| addrs.promote_secondaries(&r.interface));
             out.push((r.clone(), addrs.del(link.index, r.address).await));
         }
     }
     out
-}
-
-/// While alive, `net.ipv4.conf.IF.promote_secondaries` is 1; dropping it restores the old value.
-/// Without it the kernel deletes every secondary address of a subnet together with the subnet's
-/// primary address, so removing a VIP that happens to be the primary would take unlisted
-/// addresses with it. Best effort: when the sysctl cannot be written the removal goes ahead.
-pub(crate) struct PromoteSecondaries {
-    path: String,
-    old: Option<String>,
-}
-
-impl PromoteSecondaries {
-    pub(crate) fn enable(interface: &str) -> PromoteSecondaries {
-        let path = format!("/proc/sys/net/ipv4/conf/{interface}/promote_secondaries");
-        let old = std::fs::read_to_string(&path)
-            .ok()
-            .map(|v| v.trim().to_string())
-            .filter(|v| v != "1" && std::fs::write(&path, "1").is_ok());
-        PromoteSecondaries { path, old }
-    }
-}
-
-impl Drop for PromoteSecondaries {
-    fn drop(&mut self) {
-        if let Some(old) = &self.old {
-            let _ = std::fs::write(&self.path, old);
-        }
-    }
 }

@@ -6,7 +6,7 @@
 //! makes it refuse.
 
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::held::{self, HeldRecord};
 use super::netlink::Addrs;
@@ -107,12 +107,12 @@ async fn release(file: &Path, records: &[HeldRecord]) -> i32 {
 
 /// Whether a director has the Raft store in `data_dir` open: sled holds an exclusive `flock` on
 /// `raft.sled/db` for as long as the database is open.
-fn store_in_use(data_dir: &Path) -> Result<bool, String> {
+fn store_in_use(data_dir: &Path) -> Result<bool, StoreLockError> {
     let db = data_dir.join("raft.sled").join("db");
     let f = match std::fs::File::open(&db) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(format!("{}: {e}", db.display())),
+        Err(source) => return Err(StoreLockError::Open { db, source }),
     };
     // SAFETY: flock on a descriptor we own; the lock, if we get it, goes with `f`.
     let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
@@ -123,8 +123,17 @@ fn store_in_use(data_dir: &Path) -> Result<bool, String> {
     if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
         Ok(true)
     } else {
-        Err(format!("locking {}: {e}", db.display()))
+        Err(StoreLockError::Lock { db, source: e })
     }
+}
+
+/// Why `store_in_use` could not tell; the text names the database file.
+#[derive(Debug, thiserror::Error)]
+enum StoreLockError {
+    #[error("{}: {source}", db.display())]
+    Open { db: PathBuf, source: std::io::Error },
+    #[error("locking {}: {source}", db.display())]
+    Lock { db: PathBuf, source: std::io::Error },
 }
 
 #[cfg(test)]
