@@ -9,34 +9,33 @@ use std::net::IpAddr;
 /// The scheme and namespace of identity URIs.
 pub const URI_PREFIX: &str = "urn:lvs:";
 
-/// What a certificate entitles its holder to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// A cluster member: Raft peer, and any API call (it forwards operators' calls to the leader).
-    Director,
-    /// A realserver-agent: reports load for the addresses in its certificate, nothing else.
-    Agent,
-    /// An operator who may change the configuration and membership.
-    Admin,
-    /// An operator who may only read (dry-run applies included).
-    ReadOnly,
+crate::named_enum! {
+    /// What a certificate entitles its holder to. Its name is the ROLE part of the identity URI.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Role {
+        /// A cluster member: Raft peer, and any API call (it forwards operators' calls to the
+        /// leader).
+        Director => "director",
+        /// A realserver-agent: reports load for the addresses in its certificate, nothing else.
+        Agent => "agent",
+        /// An operator who may change the configuration and membership.
+        Admin => "operator-admin",
+        /// An operator who may only read (dry-run applies included).
+        ReadOnly => "operator-read",
+    }
+    unknown = "role", case_insensitive = false, listing = Or;
+    // Display is the human description below, not the URI tag.
+    display = false;
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Director, Role::Agent, Role::Admin, Role::ReadOnly];
-
     /// The ROLE part of the identity URI.
     pub fn tag(self) -> &'static str {
-        match self {
-            Role::Director => "director",
-            Role::Agent => "agent",
-            Role::Admin => "operator-admin",
-            Role::ReadOnly => "operator-read",
-        }
+        self.as_str()
     }
 
     pub fn from_tag(tag: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.tag() == tag)
+        tag.parse().ok()
     }
 }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod ipvs;
 pub mod model;
+pub mod names;
 pub mod sim;
 pub mod state;
 pub mod store;
