@@ -94,7 +94,7 @@ pub fn optional_service_key(sel: &OptServiceSel, ipv6: bool) -> Option<ServiceKe
 
 /// A model word (scheduler, tunnel type, ...). Unknown words are reported like server errors
 /// (exit status 1, one line) naming the flag, with the words accepted.
-fn word<T: std::str::FromStr<Err = String>>(flag: &str, s: &str) -> R<T> {
+fn word<T: std::str::FromStr<Err: std::fmt::Display>>(flag: &str, s: &str) -> R<T> {
     s.trim().parse().map_err(|e| format!("{flag}: {e}"))
 }
 
