@@ -9,6 +9,8 @@ use std::str::FromStr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{ConfigTomlError, EndpointError, ServiceKeyError};
+
 crate::named_enum! {
     /// Address family of a service or real server.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -85,21 +87,24 @@ pub fn fmt_endpoint(addr: &IpAddr, port: u16) -> String {
 }
 
 /// Parses `ip:port`, `[ipv6]:port`, or a bare address (port `None`).
-pub fn parse_endpoint(s: &str) -> Result<(IpAddr, Option<u16>), String> {
+pub fn parse_endpoint(s: &str) -> Result<(IpAddr, Option<u16>), EndpointError> {
     let s = s.trim();
+    let input = || s.to_string();
+    let bad_address = |address: &str| EndpointError::BadAddress {
+        input: input(),
+        address: address.to_string(),
+    };
     if let Some(rest) = s.strip_prefix('[') {
         let (addr, after) = rest
             .split_once(']')
-            .ok_or_else(|| format!("{s:?}: missing ']' after IPv6 address"))?;
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?}: {addr:?} is not an IP address"))?;
+            .ok_or_else(|| EndpointError::MissingBracket { input: input() })?;
+        let addr: IpAddr = addr.parse().map_err(|_| bad_address(addr))?;
         return match after {
             "" => Ok((addr, None)),
             p => {
                 let p = p
                     .strip_prefix(':')
-                    .ok_or_else(|| format!("{s:?}: expected ':PORT' after ']'"))?;
+                    .ok_or_else(|| EndpointError::ExpectedPort { input: input() })?;
                 Ok((addr, Some(parse_port(s, p)?)))
             }
         };
@@ -109,19 +114,19 @@ pub fn parse_endpoint(s: &str) -> Result<(IpAddr, Option<u16>), String> {
     }
     let (addr, port) = s
         .rsplit_once(':')
-        .ok_or_else(|| format!("{s:?} is not an address or ADDRESS:PORT"))?;
-    let addr: IpAddr = addr
-        .parse()
-        .map_err(|_| format!("{s:?}: {addr:?} is not an IP address"))?;
+        .ok_or_else(|| EndpointError::NotAnEndpoint { input: input() })?;
+    let addr: IpAddr = addr.parse().map_err(|_| bad_address(addr))?;
     if addr.is_ipv6() {
-        return Err(format!("{s:?}: write IPv6 endpoints as [ADDRESS]:PORT"));
+        return Err(EndpointError::UnbracketedIpv6 { input: input() });
     }
     Ok((addr, Some(parse_port(s, port)?)))
 }
 
-fn parse_port(whole: &str, p: &str) -> Result<u16, String> {
-    p.parse::<u16>()
-        .map_err(|_| format!("{whole:?}: port {p:?} is not a number in 0..=65535"))
+fn parse_port(whole: &str, p: &str) -> Result<u16, EndpointError> {
+    p.parse::<u16>().map_err(|_| EndpointError::BadPort {
+        input: whole.to_string(),
+        port: p.to_string(),
+    })
 }
 
 impl fmt::Display for ServiceKey {
@@ -145,16 +150,18 @@ impl fmt::Display for ServiceKey {
 }
 
 impl FromStr for ServiceKey {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (kind, rest) = s.split_once('/').ok_or_else(|| {
-            format!("service {s:?}: expected PROTO/ADDRESS:PORT (tcp, udp, sctp) or fwmark/MARK, fwmark6/MARK")
-        })?;
+    type Err = ServiceKeyError;
+    fn from_str(s: &str) -> Result<Self, ServiceKeyError> {
+        let input = || s.to_string();
+        let (kind, rest) = s
+            .split_once('/')
+            .ok_or_else(|| ServiceKeyError::Shape { input: input() })?;
         let kind = kind.to_ascii_lowercase();
         if kind == "fwmark" || kind == "fwmark6" {
-            let mark: u32 = rest
-                .parse()
-                .map_err(|_| format!("service {s:?}: fwmark {rest:?} is not a number"))?;
+            let mark: u32 = rest.parse().map_err(|_| ServiceKeyError::BadMark {
+                input: input(),
+                mark: rest.to_string(),
+            })?;
             let family = if kind == "fwmark6" {
                 Family::Ipv6
             } else {
@@ -162,9 +169,15 @@ impl FromStr for ServiceKey {
             };
             return Ok(ServiceKey::Fwmark { family, mark });
         }
-        let protocol: Protocol = kind.parse().map_err(|e| format!("service {s:?}: {e}"))?;
-        let (address, port) = parse_endpoint(rest).map_err(|e| format!("service {s:?}: {e}"))?;
-        let port = port.ok_or_else(|| format!("service {s:?}: missing :PORT"))?;
+        let protocol: Protocol = kind.parse().map_err(|source| ServiceKeyError::Protocol {
+            input: input(),
+            source,
+        })?;
+        let (address, port) = parse_endpoint(rest).map_err(|source| ServiceKeyError::Endpoint {
+            input: input(),
+            source,
+        })?;
+        let port = port.ok_or_else(|| ServiceKeyError::MissingPort { input: input() })?;
         Ok(ServiceKey::Addr {
             protocol,
             address,
@@ -174,8 +187,8 @@ impl FromStr for ServiceKey {
 }
 
 impl TryFrom<String> for ServiceKey {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = ServiceKeyError;
+    fn try_from(s: String) -> Result<Self, ServiceKeyError> {
         s.parse()
     }
 }
@@ -610,8 +623,10 @@ mod services_as_list {
 
 impl Config {
     /// Parses a desired-config TOML file; syntax and type errors carry line and column.
-    pub fn from_toml(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    pub fn from_toml(text: &str) -> Result<Config, ConfigTomlError> {
+        toml::from_str(text).map_err(|e: toml::de::Error| ConfigTomlError {
+            message: e.to_string().trim_end().to_string(),
+        })
     }
 
     pub fn to_toml(&self) -> String {

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::error::CommandError;
+use crate::error::{CommandError, NetmaskError, StatusRangeError};
 use crate::model::*;
 
 /// Largest weight ipvsadm accepts.
@@ -94,8 +94,9 @@ pub fn service(svc: &Service) -> R<Service> {
             ));
         }
         if let Some(mask) = &per.netmask {
-            per.netmask = normalize_netmask(s.key.family(), mask)
-                .map_err(|m| CommandError::invalid(format!("{p}.persistence.netmask"), m))?;
+            per.netmask = normalize_netmask(s.key.family(), mask).map_err(|m| {
+                CommandError::invalid(format!("{p}.persistence.netmask"), m.to_string())
+            })?;
         }
     }
 
@@ -171,21 +172,19 @@ pub fn service(svc: &Service) -> R<Service> {
 }
 
 /// IPv4: a contiguous dotted mask (or a prefix length, converted); IPv6: a prefix length 1..=128.
-pub fn normalize_netmask(family: Family, mask: &str) -> Result<Option<String>, String> {
+pub fn normalize_netmask(family: Family, mask: &str) -> Result<Option<String>, NetmaskError> {
     let mask = mask.trim();
     match family {
         Family::Ipv4 => {
             let bits: u32 = if let Ok(m) = mask.parse::<Ipv4Addr>() {
                 let v = u32::from(m);
                 if v.leading_ones() + v.trailing_zeros() != 32 {
-                    return Err(format!("{mask} is not a contiguous IPv4 netmask"));
+                    return Err(NetmaskError::NotContiguous(mask.to_string()));
                 }
                 v
             } else if let Ok(len) = mask.trim_start_matches('/').parse::<u32>() {
                 if len > 32 {
-                    return Err(format!(
-                        "{mask} is out of range for an IPv4 prefix (0..=32)"
-                    ));
+                    return Err(NetmaskError::Ipv4PrefixRange(mask.to_string()));
                 }
                 if len == 0 {
                     0
@@ -193,9 +192,7 @@ pub fn normalize_netmask(family: Family, mask: &str) -> Result<Option<String>, S
                     u32::MAX << (32 - len)
                 }
             } else {
-                return Err(format!(
-                    "{mask:?} is not an IPv4 netmask (e.g. 255.255.255.0)"
-                ));
+                return Err(NetmaskError::NotIpv4Mask(mask.to_string()));
             };
             Ok(Some(Ipv4Addr::from(bits).to_string()))
         }
@@ -203,11 +200,9 @@ pub fn normalize_netmask(family: Family, mask: &str) -> Result<Option<String>, S
             let len: u32 = mask
                 .trim_start_matches('/')
                 .parse()
-                .map_err(|_| format!("{mask:?} is not an IPv6 prefix length (1..=128)"))?;
+                .map_err(|_| NetmaskError::NotIpv6Prefix(mask.to_string()))?;
             if !(1..=128).contains(&len) {
-                return Err(format!(
-                    "{len} is out of range for an IPv6 prefix length (1..=128)"
-                ));
+                return Err(NetmaskError::Ipv6PrefixRange(len));
             }
             Ok(Some(len.to_string()))
         }
@@ -387,8 +382,9 @@ pub fn health_check(p: &str, hc: &HealthCheck) -> R<HealthCheck> {
                 }
             }
             if let Some(st) = &hc.expect_status {
-                parse_status_range(st)
-                    .map_err(|m| CommandError::invalid(format!("{p}.expect_status"), m))?;
+                parse_status_range(st).map_err(|m| {
+                    CommandError::invalid(format!("{p}.expect_status"), m.to_string())
+                })?;
             }
         }
         CheckKind::Udp => {
@@ -435,14 +431,14 @@ pub fn health_check(p: &str, hc: &HealthCheck) -> R<HealthCheck> {
 }
 
 /// Parses "200" or "200-399" (HTTP status codes 100..=599).
-pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
-    let parse = |x: &str| -> Result<u16, String> {
+pub fn parse_status_range(s: &str) -> Result<(u16, u16), StatusRangeError> {
+    let parse = |x: &str| -> Result<u16, StatusRangeError> {
         let v: u16 = x
             .trim()
             .parse()
-            .map_err(|_| format!("{s:?} is not a status code or range like 200-399"))?;
+            .map_err(|_| StatusRangeError::NotARange(s.to_string()))?;
         if !(100..=599).contains(&v) {
-            return Err(format!("{v} is not an HTTP status code (100..=599)"));
+            return Err(StatusRangeError::NotAStatus(v));
         }
         Ok(v)
     };
@@ -454,7 +450,7 @@ pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
         }
     };
     if lo > hi {
-        return Err(format!("{s:?}: range start is above its end"));
+        return Err(StatusRangeError::Reversed(s.to_string()));
     }
     Ok((lo, hi))
 }

@@ -12,7 +12,7 @@ use ipnet::IpNet;
 pub type Endpoint = (IpAddr, Option<u16>);
 
 fn endpoint(s: &str) -> Result<Endpoint, String> {
-    parse_endpoint(s)
+    parse_endpoint(s).map_err(|e| e.to_string())
 }
 
 /// The `--output json` documents, kept in step with `json.rs`.

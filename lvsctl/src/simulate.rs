@@ -60,7 +60,7 @@ fn parse_duration(s: &str) -> Result<f64, String> {
 fn parse_schedulers(s: &str) -> Result<Schedulers, String> {
     let mut out: Vec<Kind> = Vec::new();
     for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let k: Kind = name.parse()?;
+        let k: Kind = name.parse::<Kind>().map_err(|e| e.to_string())?;
         if !out.contains(&k) {
             out.push(k);
         }
