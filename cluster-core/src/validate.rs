@@ -43,10 +43,26 @@ pub const DYNAMIC_SCHEDULERS: [Scheduler; 5] = [
     Scheduler::Twos,
 ];
 
-/// Validates a service, its real servers and health check, returning it normalised.
+/// Validates a service, its real servers and health check, returning it normalised. The steps
+/// run in this order, so the first problem found is the one reported.
 pub fn service(svc: &Service) -> R<Service> {
     let mut s = svc.clone();
     let p = service_path(&s.key);
+    check_service_key(&p, &s)?;
+    normalize_sched_flags(&p, &mut s)?;
+    normalize_persistence(&p, &mut s)?;
+    check_one_packet(&p, &s)?;
+    let seen = validate_reals(&p, &mut s)?;
+    if let Some(hc) = &s.health_check {
+        s.health_check = Some(health_check(&format!("{p}.health_check"), hc)?);
+    }
+    validate_sorry_server(&p, &mut s, &seen)?;
+    check_weight_policy(&p, &s)?;
+    Ok(s)
+}
+
+/// A usable virtual address, a port unless persistent, a non-zero firewall mark.
+fn check_service_key(p: &str, s: &Service) -> R<()> {
     match s.key {
         ServiceKey::Addr { address, port, .. } => {
             if !usable_unicast(&address) {
@@ -72,6 +88,11 @@ pub fn service(svc: &Service) -> R<Service> {
         }
     }
 
+    Ok(())
+}
+
+/// Scheduler flags only for sh and mh; sorted and deduplicated.
+fn normalize_sched_flags(p: &str, s: &mut Service) -> R<()> {
     if !s.sched_flags.is_empty() && !matches!(s.scheduler, Scheduler::Sh | Scheduler::Mh) {
         let flags: Vec<&str> = s.sched_flags.iter().map(|f| f.as_str()).collect();
         return Err(CommandError::invalid(
@@ -85,7 +106,12 @@ pub fn service(svc: &Service) -> R<Service> {
     }
     s.sched_flags.sort();
     s.sched_flags.dedup();
+    Ok(())
+}
 
+/// A persistence timeout of at least a second and a netmask valid for the family.
+fn normalize_persistence(p: &str, s: &mut Service) -> R<()> {
+    let family = s.key.family();
     if let Some(per) = &mut s.persistence {
         if per.timeout == 0 {
             return Err(CommandError::invalid(
@@ -94,12 +120,17 @@ pub fn service(svc: &Service) -> R<Service> {
             ));
         }
         if let Some(mask) = &per.netmask {
-            per.netmask = normalize_netmask(s.key.family(), mask).map_err(|m| {
+            per.netmask = normalize_netmask(family, mask).map_err(|m| {
                 CommandError::invalid(format!("{p}.persistence.netmask"), m.to_string())
             })?;
         }
     }
 
+    Ok(())
+}
+
+/// One-packet scheduling only for UDP (and fwmark) services.
+fn check_one_packet(p: &str, s: &Service) -> R<()> {
     if s.one_packet {
         if let ServiceKey::Addr { protocol, .. } = s.key {
             if protocol != Protocol::Udp {
@@ -114,6 +145,11 @@ pub fn service(svc: &Service) -> R<Service> {
         }
     }
 
+    Ok(())
+}
+
+/// Each real server valid and listed once; returns their endpoints.
+fn validate_reals(p: &str, s: &mut Service) -> R<BTreeSet<(IpAddr, u16)>> {
     let mut seen = BTreeSet::new();
     let mut reals = Vec::with_capacity(s.reals.len());
     for r in &s.reals {
@@ -127,11 +163,13 @@ pub fn service(svc: &Service) -> R<Service> {
     }
     s.reals = reals;
 
-    if let Some(hc) = &s.health_check {
-        s.health_check = Some(health_check(&format!("{p}.health_check"), hc)?);
-    }
+    Ok(seen)
+}
+
+/// The sorry server: not one of the reals, a weight above 0, no thresholds.
+fn validate_sorry_server(p: &str, s: &mut Service, reals: &BTreeSet<(IpAddr, u16)>) -> R<()> {
     if let Some(sorry) = &s.sorry_server {
-        if seen.contains(&(sorry.address, sorry.port)) {
+        if reals.contains(&(sorry.address, sorry.port)) {
             return Err(CommandError::invalid(
                 format!("{p}.sorry_server"),
                 format!(
@@ -151,6 +189,11 @@ pub fn service(svc: &Service) -> R<Service> {
         v.lower_threshold = 0;
         s.sorry_server = Some(v);
     }
+    Ok(())
+}
+
+/// Dynamic weights only with a scheduler that uses weights per new connection.
+fn check_weight_policy(p: &str, s: &Service) -> R<()> {
     if s.weight_policy.is_dynamic() && !DYNAMIC_SCHEDULERS.contains(&s.scheduler) {
         let names: Vec<&str> = DYNAMIC_SCHEDULERS.iter().map(|x| x.as_str()).collect();
         return Err(CommandError::invalid(
@@ -168,7 +211,7 @@ pub fn service(svc: &Service) -> R<Service> {
             ),
         ));
     }
-    Ok(s)
+    Ok(())
 }
 
 /// IPv4: a contiguous dotted mask (or a prefix length, converted); IPv6: a prefix length 1..=128.
