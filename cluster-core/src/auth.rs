@@ -6,37 +6,38 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::error::{AccessError, IdentityError};
+
 /// The scheme and namespace of identity URIs.
 pub const URI_PREFIX: &str = "urn:lvs:";
 
-/// What a certificate entitles its holder to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// A cluster member: Raft peer, and any API call (it forwards operators' calls to the leader).
-    Director,
-    /// A realserver-agent: reports load for the addresses in its certificate, nothing else.
-    Agent,
-    /// An operator who may change the configuration and membership.
-    Admin,
-    /// An operator who may only read (dry-run applies included).
-    ReadOnly,
+crate::named_enum! {
+    /// What a certificate entitles its holder to. Its name is the ROLE part of the identity URI.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Role {
+        /// A cluster member: Raft peer, and any API call (it forwards operators' calls to the
+        /// leader).
+        Director => "director",
+        /// A realserver-agent: reports load for the addresses in its certificate, nothing else.
+        Agent => "agent",
+        /// An operator who may change the configuration and membership.
+        Admin => "operator-admin",
+        /// An operator who may only read (dry-run applies included).
+        ReadOnly => "operator-read",
+    }
+    unknown = "role", case_insensitive = false, listing = Or;
+    // Display is the human description below, not the URI tag.
+    display = false;
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Director, Role::Agent, Role::Admin, Role::ReadOnly];
-
     /// The ROLE part of the identity URI.
     pub fn tag(self) -> &'static str {
-        match self {
-            Role::Director => "director",
-            Role::Agent => "agent",
-            Role::Admin => "operator-admin",
-            Role::ReadOnly => "operator-read",
-        }
+        self.as_str()
     }
 
     pub fn from_tag(tag: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.tag() == tag)
+        tag.parse().ok()
     }
 }
 
@@ -75,7 +76,7 @@ impl Identity {
 
 /// Whether `name` is usable in an identity URI: what a host or user name needs, no separators
 /// that would make the URI ambiguous.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), IdentityError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -84,9 +85,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "name: {name:?} must be 1-64 characters of letters, digits, '-', '_', '.', '@'"
-        ))
+        Err(IdentityError::BadName(name.to_string()))
     }
 }
 
@@ -95,30 +94,37 @@ pub fn identity_uri(role: Role, name: &str) -> String {
 }
 
 /// `urn:lvs:ROLE:NAME` → role and name.
-pub fn parse_identity_uri(uri: &str) -> Result<(Role, String), String> {
+pub fn parse_identity_uri(uri: &str) -> Result<(Role, String), IdentityError> {
     let rest = uri
         .strip_prefix(URI_PREFIX)
-        .ok_or_else(|| format!("{uri:?} is not an {URI_PREFIX}ROLE:NAME identity"))?;
+        .ok_or_else(|| IdentityError::NotAnIdentity {
+            uri: uri.to_string(),
+            prefix: URI_PREFIX,
+        })?;
     let (tag, name) = rest
         .split_once(':')
-        .ok_or_else(|| format!("{uri:?} has no NAME after the role"))?;
-    let role = Role::from_tag(tag).ok_or_else(|| {
-        let known: Vec<_> = Role::ALL.iter().map(|r| r.tag()).collect();
-        format!("{uri:?}: role {tag:?} is not one of {}", known.join(", "))
+        .ok_or_else(|| IdentityError::NoName(uri.to_string()))?;
+    let role = Role::from_tag(tag).ok_or_else(|| IdentityError::UnknownRole {
+        uri: uri.to_string(),
+        tag: tag.to_string(),
+        known: Role::NAMES.to_vec(),
     })?;
-    check_name(name).map_err(|e| format!("{uri:?}: {e}"))?;
+    check_name(name).map_err(|e| IdentityError::NameInUri {
+        uri: uri.to_string(),
+        source: Box::new(e),
+    })?;
     Ok((role, name.to_string()))
 }
 
 /// The identity in a DER certificate (the TLS layer has already verified its chain).
-pub fn identity_from_der(der: &[u8]) -> Result<Identity, String> {
+pub fn identity_from_der(der: &[u8]) -> Result<Identity, IdentityError> {
     use x509_parser::extensions::GeneralName;
     let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("certificate does not parse: {e}"))?;
+        .map_err(|e| IdentityError::Certificate(e.to_string()))?;
     let san = cert
         .subject_alternative_name()
-        .map_err(|e| format!("certificate subjectAltName: {e}"))?
-        .ok_or("certificate has no subjectAltName, so no lvs identity")?;
+        .map_err(|e| IdentityError::SubjectAltName(e.to_string()))?
+        .ok_or(IdentityError::NoSubjectAltName)?;
     let mut ids = Vec::new();
     let mut addresses = Vec::new();
     for n in &san.value.general_names {
@@ -140,10 +146,8 @@ pub fn identity_from_der(der: &[u8]) -> Result<Identity, String> {
             name: name.clone(),
             addresses,
         }),
-        [] => Err(format!(
-            "certificate has no {URI_PREFIX}ROLE:NAME subjectAltName URI"
-        )),
-        _ => Err("certificate has more than one lvs identity URI".into()),
+        [] => Err(IdentityError::NoIdentityUri(URI_PREFIX)),
+        _ => Err(IdentityError::ManyIdentities),
     }
 }
 
@@ -213,24 +217,31 @@ pub fn allows(role: Role, access: Access) -> bool {
 
 /// Checks a call to `path` by `id`; the error says who was refused what, for the log and the
 /// caller.
-pub fn authorize(id: &Identity, path: &str) -> Result<Access, String> {
+pub fn authorize(id: &Identity, path: &str) -> Result<Access, AccessError> {
     let Some(a) = access(path) else {
-        return Err(format!("{id}: {path} is not a method of this server"));
+        return Err(AccessError::UnknownMethod {
+            identity: id.to_string(),
+            path: path.to_string(),
+        });
     };
     if allows(id.role, a) {
         Ok(a)
     } else {
-        Err(format!("{id} may not call {path}"))
+        Err(AccessError::Forbidden {
+            identity: id.to_string(),
+            path: path.to_string(),
+        })
     }
 }
 
 /// Checks that an agent reports under the name in its certificate and only for addresses the
 /// certificate lists.
-pub fn check_report(id: &Identity, agent: &str, reported: &[IpAddr]) -> Result<(), String> {
+pub fn check_report(id: &Identity, agent: &str, reported: &[IpAddr]) -> Result<(), AccessError> {
     if agent != id.name {
-        return Err(format!(
-            "agent: {agent:?} is not the name in the certificate of {id}"
-        ));
+        return Err(AccessError::WrongAgent {
+            agent: agent.to_string(),
+            identity: id.to_string(),
+        });
     }
     let foreign: Vec<String> = reported
         .iter()
@@ -240,16 +251,11 @@ pub fn check_report(id: &Identity, agent: &str, reported: &[IpAddr]) -> Result<(
     if foreign.is_empty() {
         return Ok(());
     }
-    let allowed: Vec<String> = id.addresses.iter().map(|a| a.to_string()).collect();
-    Err(format!(
-        "addresses: {} not in the certificate of {id} (which allows {})",
-        foreign.join(", "),
-        if allowed.is_empty() {
-            "none".to_string()
-        } else {
-            allowed.join(", ")
-        }
-    ))
+    Err(AccessError::ForeignAddresses {
+        foreign,
+        identity: id.to_string(),
+        allowed: id.addresses.iter().map(|a| a.to_string()).collect(),
+    })
 }
 
 #[cfg(test)]
@@ -281,7 +287,9 @@ mod tests {
             let u = identity_uri(r, "web-1.example");
             assert_eq!(parse_identity_uri(&u).unwrap(), (r, "web-1.example".into()));
         }
-        let e = parse_identity_uri("urn:lvs:root:x").unwrap_err();
+        let e = parse_identity_uri("urn:lvs:root:x")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("role \"root\""), "{e}");
         assert!(parse_identity_uri("urn:lvs:agent:").is_err());
         assert!(parse_identity_uri("urn:lvs:agent:a/b").is_err());
@@ -311,6 +319,7 @@ mod tests {
         let none = cert(vec![rcgen::SanType::DnsName("x".try_into().unwrap())]);
         assert!(identity_from_der(&none)
             .unwrap_err()
+            .to_string()
             .contains("no urn:lvs:"));
         let two = cert(vec![
             uri("urn:lvs:agent:a"),
@@ -318,6 +327,7 @@ mod tests {
         ]);
         assert!(identity_from_der(&two)
             .unwrap_err()
+            .to_string()
             .contains("more than one"));
         assert!(identity_from_der(b"junk").is_err());
     }
@@ -351,10 +361,12 @@ mod tests {
             }
         }
         for path in ["/other.Svc/M", "/lvs.v1.Admin/", "nonsense", "/"] {
-            let e = authorize(&id(Admin, &[]), path).unwrap_err();
+            let e = authorize(&id(Admin, &[]), path).unwrap_err().to_string();
             assert!(e.contains("not a method"), "{e}");
         }
-        let e = authorize(&id(ReadOnly, &[]), "/lvs.v1.Admin/AddService").unwrap_err();
+        let e = authorize(&id(ReadOnly, &[]), "/lvs.v1.Admin/AddService")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "read-only operator \"n1\" may not call /lvs.v1.Admin/AddService"
@@ -366,13 +378,13 @@ mod tests {
         let a = id(Role::Agent, &["10.0.1.11"]);
         let ok: Vec<IpAddr> = vec!["10.0.1.11".parse().unwrap()];
         assert!(check_report(&a, "n1", &ok).is_ok());
-        let e = check_report(&a, "n2", &ok).unwrap_err();
+        let e = check_report(&a, "n2", &ok).unwrap_err().to_string();
         assert_eq!(
             e,
             "agent: \"n2\" is not the name in the certificate of agent \"n1\""
         );
         let bad: Vec<IpAddr> = vec!["10.0.1.11".parse().unwrap(), "10.0.1.12".parse().unwrap()];
-        let e = check_report(&a, "n1", &bad).unwrap_err();
+        let e = check_report(&a, "n1", &bad).unwrap_err().to_string();
         assert!(
             e.starts_with("addresses: 10.0.1.12 not in the certificate of agent \"n1\""),
             "{e}"

@@ -1,5 +1,6 @@
 //! Pure, root-free core of the director cluster: the configuration model and its validation,
-//! typed commands applied deterministically, config diffs, and the openraft/sled store.
+//! typed commands applied deterministically, config diffs, and the openraft/sled store. Enum name
+//! tables come from one macro (`names::named_enum!`); errors are typed (`error`).
 
 pub mod auth;
 pub mod diff;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod health;
 pub mod ipvs;
 pub mod model;
+pub mod names;
 pub mod sim;
 pub mod state;
 pub mod store;

@@ -9,12 +9,17 @@ use std::str::FromStr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-/// Address family of a service or real server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    Ipv4,
-    Ipv6,
+use crate::error::{ConfigTomlError, EndpointError, ServiceKeyError};
+
+crate::named_enum! {
+    /// Address family of a service or real server.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Family {
+        Ipv4 => "ipv4",
+        Ipv6 => "ipv6",
+    }
+    unknown = "address family", case_insensitive = false, listing = Or;
 }
 
 impl Family {
@@ -26,46 +31,16 @@ impl Family {
     }
 }
 
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::Ipv4 => "ipv4",
-            Family::Ipv6 => "ipv6",
-        })
+crate::named_enum! {
+    /// Transport protocol of an address-based virtual service.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Protocol {
+        Tcp => "tcp",
+        Udp => "udp",
+        Sctp => "sctp",
     }
-}
-
-/// Transport protocol of an address-based virtual service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl Protocol {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Sctp => "sctp",
-        }
-    }
-}
-
-impl FromStr for Protocol {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "tcp" => Ok(Protocol::Tcp),
-            "udp" => Ok(Protocol::Udp),
-            "sctp" => Ok(Protocol::Sctp),
-            _ => Err(format!(
-                "unknown protocol {s:?} (expected tcp, udp or sctp)"
-            )),
-        }
-    }
+    unknown = "protocol", case_insensitive = true, listing = Or;
 }
 
 /// Identity of a virtual service, as the kernel identifies it.
@@ -112,21 +87,24 @@ pub fn fmt_endpoint(addr: &IpAddr, port: u16) -> String {
 }
 
 /// Parses `ip:port`, `[ipv6]:port`, or a bare address (port `None`).
-pub fn parse_endpoint(s: &str) -> Result<(IpAddr, Option<u16>), String> {
+pub fn parse_endpoint(s: &str) -> Result<(IpAddr, Option<u16>), EndpointError> {
     let s = s.trim();
+    let input = || s.to_string();
+    let bad_address = |address: &str| EndpointError::BadAddress {
+        input: input(),
+        address: address.to_string(),
+    };
     if let Some(rest) = s.strip_prefix('[') {
         let (addr, after) = rest
             .split_once(']')
-            .ok_or_else(|| format!("{s:?}: missing ']' after IPv6 address"))?;
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?}: {addr:?} is not an IP address"))?;
+            .ok_or_else(|| EndpointError::MissingBracket { input: input() })?;
+        let addr: IpAddr = addr.parse().map_err(|_| bad_address(addr))?;
         return match after {
             "" => Ok((addr, None)),
             p => {
                 let p = p
                     .strip_prefix(':')
-                    .ok_or_else(|| format!("{s:?}: expected ':PORT' after ']'"))?;
+                    .ok_or_else(|| EndpointError::ExpectedPort { input: input() })?;
                 Ok((addr, Some(parse_port(s, p)?)))
             }
         };
@@ -136,19 +114,19 @@ pub fn parse_endpoint(s: &str) -> Result<(IpAddr, Option<u16>), String> {
     }
     let (addr, port) = s
         .rsplit_once(':')
-        .ok_or_else(|| format!("{s:?} is not an address or ADDRESS:PORT"))?;
-    let addr: IpAddr = addr
-        .parse()
-        .map_err(|_| format!("{s:?}: {addr:?} is not an IP address"))?;
+        .ok_or_else(|| EndpointError::NotAnEndpoint { input: input() })?;
+    let addr: IpAddr = addr.parse().map_err(|_| bad_address(addr))?;
     if addr.is_ipv6() {
-        return Err(format!("{s:?}: write IPv6 endpoints as [ADDRESS]:PORT"));
+        return Err(EndpointError::UnbracketedIpv6 { input: input() });
     }
     Ok((addr, Some(parse_port(s, port)?)))
 }
 
-fn parse_port(whole: &str, p: &str) -> Result<u16, String> {
-    p.parse::<u16>()
-        .map_err(|_| format!("{whole:?}: port {p:?} is not a number in 0..=65535"))
+fn parse_port(whole: &str, p: &str) -> Result<u16, EndpointError> {
+    p.parse::<u16>().map_err(|_| EndpointError::BadPort {
+        input: whole.to_string(),
+        port: p.to_string(),
+    })
 }
 
 impl fmt::Display for ServiceKey {
@@ -172,16 +150,18 @@ impl fmt::Display for ServiceKey {
 }
 
 impl FromStr for ServiceKey {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (kind, rest) = s.split_once('/').ok_or_else(|| {
-            format!("service {s:?}: expected PROTO/ADDRESS:PORT (tcp, udp, sctp) or fwmark/MARK, fwmark6/MARK")
-        })?;
+    type Err = ServiceKeyError;
+    fn from_str(s: &str) -> Result<Self, ServiceKeyError> {
+        let input = || s.to_string();
+        let (kind, rest) = s
+            .split_once('/')
+            .ok_or_else(|| ServiceKeyError::Shape { input: input() })?;
         let kind = kind.to_ascii_lowercase();
         if kind == "fwmark" || kind == "fwmark6" {
-            let mark: u32 = rest
-                .parse()
-                .map_err(|_| format!("service {s:?}: fwmark {rest:?} is not a number"))?;
+            let mark: u32 = rest.parse().map_err(|_| ServiceKeyError::BadMark {
+                input: input(),
+                mark: rest.to_string(),
+            })?;
             let family = if kind == "fwmark6" {
                 Family::Ipv6
             } else {
@@ -189,9 +169,15 @@ impl FromStr for ServiceKey {
             };
             return Ok(ServiceKey::Fwmark { family, mark });
         }
-        let protocol: Protocol = kind.parse().map_err(|e| format!("service {s:?}: {e}"))?;
-        let (address, port) = parse_endpoint(rest).map_err(|e| format!("service {s:?}: {e}"))?;
-        let port = port.ok_or_else(|| format!("service {s:?}: missing :PORT"))?;
+        let protocol: Protocol = kind.parse().map_err(|source| ServiceKeyError::Protocol {
+            input: input(),
+            source,
+        })?;
+        let (address, port) = parse_endpoint(rest).map_err(|source| ServiceKeyError::Endpoint {
+            input: input(),
+            source,
+        })?;
+        let port = port.ok_or_else(|| ServiceKeyError::MissingPort { input: input() })?;
         Ok(ServiceKey::Addr {
             protocol,
             address,
@@ -201,8 +187,8 @@ impl FromStr for ServiceKey {
 }
 
 impl TryFrom<String> for ServiceKey {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = ServiceKeyError;
+    fn try_from(s: String) -> Result<Self, ServiceKeyError> {
         s.parse()
     }
 }
@@ -213,116 +199,39 @@ impl From<ServiceKey> for String {
     }
 }
 
-/// Every scheduler the kernel IPVS ships.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Scheduler {
-    Rr,
-    Wrr,
-    Lc,
-    #[default]
-    Wlc,
-    Lblc,
-    Lblcr,
-    Dh,
-    Sh,
-    Sed,
-    Nq,
-    Mh,
-    Fo,
-    Ovf,
-    Twos,
-}
-
-impl Scheduler {
-    pub const ALL: [Scheduler; 14] = [
-        Scheduler::Rr,
-        Scheduler::Wrr,
-        Scheduler::Lc,
-        Scheduler::Wlc,
-        Scheduler::Lblc,
-        Scheduler::Lblcr,
-        Scheduler::Dh,
-        Scheduler::Sh,
-        Scheduler::Sed,
-        Scheduler::Nq,
-        Scheduler::Mh,
-        Scheduler::Fo,
-        Scheduler::Ovf,
-        Scheduler::Twos,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Scheduler::Rr => "rr",
-            Scheduler::Wrr => "wrr",
-            Scheduler::Lc => "lc",
-            Scheduler::Wlc => "wlc",
-            Scheduler::Lblc => "lblc",
-            Scheduler::Lblcr => "lblcr",
-            Scheduler::Dh => "dh",
-            Scheduler::Sh => "sh",
-            Scheduler::Sed => "sed",
-            Scheduler::Nq => "nq",
-            Scheduler::Mh => "mh",
-            Scheduler::Fo => "fo",
-            Scheduler::Ovf => "ovf",
-            Scheduler::Twos => "twos",
-        }
+crate::named_enum! {
+    /// Every scheduler the kernel IPVS ships.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Scheduler {
+        Rr => "rr",
+        Wrr => "wrr",
+        Lc => "lc",
+        #[default]
+        Wlc => "wlc",
+        Lblc => "lblc",
+        Lblcr => "lblcr",
+        Dh => "dh",
+        Sh => "sh",
+        Sed => "sed",
+        Nq => "nq",
+        Mh => "mh",
+        Fo => "fo",
+        Ovf => "ovf",
+        Twos => "twos",
     }
+    unknown = "scheduler", case_insensitive = false, listing = OneOf;
 }
 
-impl fmt::Display for Scheduler {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::named_enum! {
+    /// Scheduler flags. `fallback` and `port` are the sh/mh flags (`-b sh-fallback,sh-port`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum SchedFlag {
+        Fallback => "fallback",
+        Port => "port",
     }
-}
-
-impl FromStr for Scheduler {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Scheduler::ALL
-            .iter()
-            .find(|x| x.as_str() == s)
-            .copied()
-            .ok_or_else(|| {
-                let names: Vec<&str> = Scheduler::ALL.iter().map(|x| x.as_str()).collect();
-                format!(
-                    "unknown scheduler {s:?} (expected one of {})",
-                    names.join(" ")
-                )
-            })
-    }
-}
-
-/// Scheduler flags. `fallback` and `port` are the sh/mh flags (`-b sh-fallback,sh-port`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SchedFlag {
-    Fallback,
-    Port,
-}
-
-impl SchedFlag {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SchedFlag::Fallback => "fallback",
-            SchedFlag::Port => "port",
-        }
-    }
-}
-
-impl FromStr for SchedFlag {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "fallback" => Ok(SchedFlag::Fallback),
-            "port" => Ok(SchedFlag::Port),
-            _ => Err(format!(
-                "unknown scheduler flag {s:?} (expected fallback or port)"
-            )),
-        }
-    }
+    unknown = "scheduler flag", case_insensitive = false, listing = Or;
 }
 
 /// Persistence (`-p TIMEOUT -M NETMASK`). The netmask is a dotted IPv4 mask for IPv4 services and
@@ -336,109 +245,46 @@ pub struct Persistence {
     pub netmask: Option<String>,
 }
 
-/// How the director forwards packets to a real server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Forward {
-    /// NAT (`-m`).
-    Masq,
-    /// Direct routing / gatewaying (`-g`), ipvsadm's default.
-    #[default]
-    Dr,
-    /// IP-in-IP or other encapsulation (`-i`).
-    Tunnel,
-}
-
-impl Forward {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Forward::Masq => "masq",
-            Forward::Dr => "dr",
-            Forward::Tunnel => "tunnel",
-        }
+crate::named_enum! {
+    /// How the director forwards packets to a real server.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Forward {
+        /// NAT (`-m`).
+        Masq => "masq" | "nat",
+        /// Direct routing / gatewaying (`-g`), ipvsadm's default.
+        #[default]
+        Dr => "dr" | "route" | "gatewaying",
+        /// IP-in-IP or other encapsulation (`-i`).
+        Tunnel => "tunnel" | "tun" | "ipip",
     }
+    unknown = "forwarding method", case_insensitive = false, listing = Or;
 }
 
-impl FromStr for Forward {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "masq" | "nat" => Ok(Forward::Masq),
-            "dr" | "route" | "gatewaying" => Ok(Forward::Dr),
-            "tunnel" | "tun" | "ipip" => Ok(Forward::Tunnel),
-            _ => Err(format!(
-                "unknown forwarding method {s:?} (expected masq, dr or tunnel)"
-            )),
-        }
+crate::named_enum! {
+    /// Encapsulation used with `Forward::Tunnel`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+    #[serde(rename_all = "lowercase")]
+    pub enum TunnelType {
+        #[default]
+        Ipip => "ipip",
+        Gue => "gue",
+        Gre => "gre",
     }
+    unknown = "tunnel type", case_insensitive = false, listing = Or;
 }
 
-/// Encapsulation used with `Forward::Tunnel`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum TunnelType {
-    #[default]
-    Ipip,
-    Gue,
-    Gre,
-}
-
-impl TunnelType {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            TunnelType::Ipip => "ipip",
-            TunnelType::Gue => "gue",
-            TunnelType::Gre => "gre",
-        }
+crate::named_enum! {
+    /// Tunnel checksum mode (gue/gre).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+    #[serde(rename_all = "lowercase")]
+    pub enum TunnelCsum {
+        #[default]
+        None => "none" | "nocsum",
+        Csum => "csum",
+        Remcsum => "remcsum",
     }
-}
-
-impl FromStr for TunnelType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "ipip" => Ok(TunnelType::Ipip),
-            "gue" => Ok(TunnelType::Gue),
-            "gre" => Ok(TunnelType::Gre),
-            _ => Err(format!(
-                "unknown tunnel type {s:?} (expected ipip, gue or gre)"
-            )),
-        }
-    }
-}
-
-/// Tunnel checksum mode (gue/gre).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum TunnelCsum {
-    #[default]
-    None,
-    Csum,
-    Remcsum,
-}
-
-impl TunnelCsum {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            TunnelCsum::None => "none",
-            TunnelCsum::Csum => "csum",
-            TunnelCsum::Remcsum => "remcsum",
-        }
-    }
-}
-
-impl FromStr for TunnelCsum {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" | "nocsum" => Ok(TunnelCsum::None),
-            "csum" => Ok(TunnelCsum::Csum),
-            "remcsum" => Ok(TunnelCsum::Remcsum),
-            _ => Err(format!(
-                "unknown tunnel checksum {s:?} (expected none, csum or remcsum)"
-            )),
-        }
-    }
+    unknown = "tunnel checksum", case_insensitive = false, listing = Or;
 }
 
 fn default_weight() -> u32 {
@@ -493,79 +339,33 @@ impl RealServer {
     }
 }
 
-/// Kind of health check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckKind {
-    Tcp,
-    Http,
-    Https,
-    Udp,
-    Dns,
-    Exec,
-}
-
-impl CheckKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CheckKind::Tcp => "tcp",
-            CheckKind::Http => "http",
-            CheckKind::Https => "https",
-            CheckKind::Udp => "udp",
-            CheckKind::Dns => "dns",
-            CheckKind::Exec => "exec",
-        }
+crate::named_enum! {
+    /// Kind of health check.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum CheckKind {
+        Tcp => "tcp",
+        Http => "http",
+        Https => "https",
+        Udp => "udp",
+        Dns => "dns",
+        Exec => "exec",
     }
+    unknown = "health check kind", case_insensitive = false, listing = Or;
 }
 
-impl FromStr for CheckKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "tcp" => Ok(CheckKind::Tcp),
-            "http" => Ok(CheckKind::Http),
-            "https" => Ok(CheckKind::Https),
-            "udp" => Ok(CheckKind::Udp),
-            "dns" => Ok(CheckKind::Dns),
-            "exec" => Ok(CheckKind::Exec),
-            _ => Err(format!(
-                "unknown health check kind {s:?} (expected tcp, http, https, udp, dns or exec)"
-            )),
-        }
+crate::named_enum! {
+    /// What happens to a real server that fails its health check.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+    #[serde(rename_all = "lowercase")]
+    pub enum FailureAction {
+        /// Weight 0, existing connections continue (keepalived's inhibit_on_failure).
+        #[default]
+        Quiesce => "quiesce",
+        /// Remove the destination from the kernel table.
+        Remove => "remove",
     }
-}
-
-/// What happens to a real server that fails its health check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum FailureAction {
-    /// Weight 0, existing connections continue (keepalived's inhibit_on_failure).
-    #[default]
-    Quiesce,
-    /// Remove the destination from the kernel table.
-    Remove,
-}
-
-impl FailureAction {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            FailureAction::Quiesce => "quiesce",
-            FailureAction::Remove => "remove",
-        }
-    }
-}
-
-impl FromStr for FailureAction {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "quiesce" => Ok(FailureAction::Quiesce),
-            "remove" => Ok(FailureAction::Remove),
-            _ => Err(format!(
-                "unknown failure action {s:?} (expected quiesce or remove)"
-            )),
-        }
-    }
+    unknown = "failure action", case_insensitive = false, listing = Or;
 }
 
 fn default_interval() -> u32 {
@@ -652,45 +452,26 @@ impl HealthCheck {
     }
 }
 
-/// How the leader derives the weights it programs for a service's real servers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum WeightPolicy {
-    /// The configured weights.
-    #[default]
-    Static,
-    /// From agent load reports.
-    Load,
-    /// From measured response latency.
-    Latency,
+crate::named_enum! {
+    /// How the leader derives the weights it programs for a service's real servers.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+    #[serde(rename_all = "lowercase")]
+    pub enum WeightPolicy {
+        /// The configured weights.
+        #[default]
+        Static => "static",
+        /// From agent load reports.
+        Load => "load",
+        /// From measured response latency.
+        Latency => "latency",
+    }
+    unknown = "weight policy", case_insensitive = false, listing = Or;
 }
 
 impl WeightPolicy {
     /// Computed from reports rather than configured.
     pub fn is_dynamic(&self) -> bool {
         !matches!(self, WeightPolicy::Static)
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            WeightPolicy::Static => "static",
-            WeightPolicy::Load => "load",
-            WeightPolicy::Latency => "latency",
-        }
-    }
-}
-
-impl FromStr for WeightPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "static" => Ok(WeightPolicy::Static),
-            "load" => Ok(WeightPolicy::Load),
-            "latency" => Ok(WeightPolicy::Latency),
-            _ => Err(format!(
-                "unknown weight policy {s:?} (expected static, load or latency)"
-            )),
-        }
     }
 }
 
@@ -759,40 +540,21 @@ fn default_sync_ttl() -> u8 {
     1
 }
 
-/// Kernel IPVS sync-daemon settings.
-/// How connection state survives a change of the VIP holder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum SyncMode {
-    /// The kernel sync daemons: a backup on every director, the master on the VIP holder.
-    #[default]
-    Multicast,
-    /// No sync traffic: every service uses `mh` (the same hash on every director) and the
-    /// directors accept mid-flow TCP/SCTP (`sloppy_tcp`, `sloppy_sctp`). Connections survive a
-    /// takeover only while the real-server set is unchanged, and persistence is not kept.
-    Stateless,
-}
-
-impl SyncMode {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SyncMode::Multicast => "multicast",
-            SyncMode::Stateless => "stateless",
-        }
+crate::named_enum! {
+    /// Kernel IPVS sync-daemon settings.
+    /// How connection state survives a change of the VIP holder.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+    #[serde(rename_all = "lowercase")]
+    pub enum SyncMode {
+        /// The kernel sync daemons: a backup on every director, the master on the VIP holder.
+        #[default]
+        Multicast => "multicast" | "",
+        /// No sync traffic: every service uses `mh` (the same hash on every director) and the
+        /// directors accept mid-flow TCP/SCTP (`sloppy_tcp`, `sloppy_sctp`). Connections survive a
+        /// takeover only while the real-server set is unchanged, and persistence is not kept.
+        Stateless => "stateless",
     }
-}
-
-impl FromStr for SyncMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "multicast" | "" => Ok(SyncMode::Multicast),
-            "stateless" => Ok(SyncMode::Stateless),
-            _ => Err(format!(
-                "unknown sync mode {s:?} (expected multicast or stateless)"
-            )),
-        }
-    }
+    unknown = "sync mode", case_insensitive = false, listing = Or;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -861,8 +623,10 @@ mod services_as_list {
 
 impl Config {
     /// Parses a desired-config TOML file; syntax and type errors carry line and column.
-    pub fn from_toml(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    pub fn from_toml(text: &str) -> Result<Config, ConfigTomlError> {
+        toml::from_str(text).map_err(|e: toml::de::Error| ConfigTomlError {
+            message: e.to_string().trim_end().to_string(),
+        })
     }
 
     pub fn to_toml(&self) -> String {
@@ -873,6 +637,69 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The texts are the ones the hand-written tables had; CLI output and importers quote them.
+    #[test]
+    fn name_tables_parse_aliases_and_name_what_they_expected() {
+        let err = |r: Result<(), crate::names::UnknownName>| r.unwrap_err().to_string();
+        let cases = [
+            (
+                err("x".parse::<Protocol>().map(drop)),
+                r#"unknown protocol "x" (expected tcp, udp or sctp)"#,
+            ),
+            (
+                err("x".parse::<Scheduler>().map(drop)),
+                r#"unknown scheduler "x" (expected one of rr wrr lc wlc lblc lblcr dh sh sed nq mh fo ovf twos)"#,
+            ),
+            (
+                err("x".parse::<SchedFlag>().map(drop)),
+                r#"unknown scheduler flag "x" (expected fallback or port)"#,
+            ),
+            (
+                err("x".parse::<Forward>().map(drop)),
+                r#"unknown forwarding method "x" (expected masq, dr or tunnel)"#,
+            ),
+            (
+                err("x".parse::<TunnelType>().map(drop)),
+                r#"unknown tunnel type "x" (expected ipip, gue or gre)"#,
+            ),
+            (
+                err("x".parse::<TunnelCsum>().map(drop)),
+                r#"unknown tunnel checksum "x" (expected none, csum or remcsum)"#,
+            ),
+            (
+                err("x".parse::<CheckKind>().map(drop)),
+                r#"unknown health check kind "x" (expected tcp, http, https, udp, dns or exec)"#,
+            ),
+            (
+                err("x".parse::<FailureAction>().map(drop)),
+                r#"unknown failure action "x" (expected quiesce or remove)"#,
+            ),
+            (
+                err("x".parse::<WeightPolicy>().map(drop)),
+                r#"unknown weight policy "x" (expected static, load or latency)"#,
+            ),
+            (
+                err("x".parse::<SyncMode>().map(drop)),
+                r#"unknown sync mode "x" (expected multicast or stateless)"#,
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+        assert_eq!("SCTP".parse::<Protocol>(), Ok(Protocol::Sctp));
+        assert!("WLC".parse::<Scheduler>().is_err());
+        assert_eq!("nat".parse::<Forward>(), Ok(Forward::Masq));
+        assert_eq!("gatewaying".parse::<Forward>(), Ok(Forward::Dr));
+        assert_eq!("ipip".parse::<Forward>(), Ok(Forward::Tunnel));
+        assert_eq!("nocsum".parse::<TunnelCsum>(), Ok(TunnelCsum::None));
+        assert_eq!("".parse::<SyncMode>(), Ok(SyncMode::Multicast));
+        assert_eq!(Scheduler::ALL.len(), 14);
+        assert_eq!(Scheduler::Twos.to_string(), "twos");
+        // Serde keeps the canonical names and refuses the aliases.
+        assert_eq!(serde_json::to_string(&Forward::Masq).unwrap(), r#""masq""#);
+        assert!(serde_json::from_str::<Forward>(r#""nat""#).is_err());
+    }
 
     #[test]
     fn service_key_round_trips() {

@@ -103,6 +103,9 @@ pub struct Touched {
     pub globals: bool,
 }
 
+/// What one command does to the config: its changes and the objects to persist.
+type Outcome = Result<(Vec<Change>, Touched), CommandError>;
+
 /// The replicated state: the config, its revision and recent history.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -180,96 +183,19 @@ impl State {
         self.config.services.get(key).ok_or_else(|| no_service(key))
     }
 
-    fn apply_command(&mut self, cmd: &Command) -> Result<(Vec<Change>, Touched), CommandError> {
+    /// One command against the current config: a step per command kind below.
+    fn apply_command(&mut self, cmd: &Command) -> Outcome {
         match cmd {
-            Command::AddService(s) => {
-                if self.config.services.contains_key(&s.key) {
-                    return Err(CommandError::exists(
-                        validate::service_path(&s.key),
-                        format!("service {} already exists (edit it instead)", s.key),
-                    ));
-                }
-                let new = validate::service(s)?;
-                validate::sync_fits_service(self.config.sync.as_ref(), &new)?;
-                Ok(self.put_service(None, new))
-            }
-            Command::EditService(s) => {
-                let old = self.service(&s.key)?.clone();
-                let mut merged = s.clone();
-                merged.reals = old.reals.clone();
-                merged.health_check = old.health_check.clone();
-                let new = validate::service(&merged)?;
-                validate::sync_fits_service(self.config.sync.as_ref(), &new)?;
-                Ok(self.put_service(Some(&old), new))
-            }
-            Command::DeleteService(key) => {
-                let old = self
-                    .config
-                    .services
-                    .remove(key)
-                    .ok_or_else(|| no_service(key))?;
-                Ok((
-                    diff::diff_service(Some(&old), None),
-                    Touched {
-                        services: vec![*key],
-                        globals: false,
-                    },
-                ))
-            }
-            Command::AddReal { service, real } => {
-                let old = self.service(service)?.clone();
-                if old.real(&real.address, real.port).is_some() {
-                    return Err(CommandError::exists(
-                        validate::real_path(service, &real.address, real.port),
-                        format!(
-                            "real server {} already exists (edit it instead)",
-                            real.endpoint()
-                        ),
-                    ));
-                }
-                let mut s = old.clone();
-                s.reals.push(real.clone());
-                let new = validate::service(&s)?;
-                Ok(self.put_service(Some(&old), new))
-            }
-            Command::EditReal { service, real } => {
-                let old = self.service(service)?.clone();
-                let mut s = old.clone();
-                let slot = s
-                    .reals
-                    .iter_mut()
-                    .find(|r| r.address == real.address && r.port == real.port)
-                    .ok_or_else(|| {
-                        CommandError::not_found(
-                            validate::real_path(service, &real.address, real.port),
-                            format!("no real server {} in {service}", real.endpoint()),
-                        )
-                    })?;
-                *slot = real.clone();
-                let new = validate::service(&s)?;
-                Ok(self.put_service(Some(&old), new))
-            }
+            Command::AddService(s) => self.add_service(s),
+            Command::EditService(s) => self.edit_service(s),
+            Command::DeleteService(key) => self.delete_service(key),
+            Command::AddReal { service, real } => self.add_real(service, real),
+            Command::EditReal { service, real } => self.edit_real(service, real),
             Command::DeleteReal {
                 service,
                 address,
                 port,
-            } => {
-                let old = self.service(service)?.clone();
-                let mut s = old.clone();
-                let before = s.reals.len();
-                s.reals
-                    .retain(|r| !(r.address == *address && r.port == *port));
-                if s.reals.len() == before {
-                    return Err(CommandError::not_found(
-                        validate::real_path(service, address, *port),
-                        format!(
-                            "no real server {} in {service}",
-                            fmt_endpoint(address, *port)
-                        ),
-                    ));
-                }
-                Ok(self.put_service(Some(&old), s))
-            }
+            } => self.delete_real(service, address, *port),
             Command::SetHealthCheck { service, check } => {
                 let old = self.service(service)?.clone();
                 let mut s = old.clone();
@@ -285,51 +211,143 @@ impl State {
                 }
                 self.set_globals(groups, self.config.sync.clone())
             }
-            Command::DeleteVipGroup(name) => {
-                let mut groups = self.config.vip_groups.clone();
-                let before = groups.len();
-                groups.retain(|g| &g.name != name);
-                if groups.len() == before {
-                    return Err(CommandError::not_found(
-                        format!("vip_group[{name}]"),
-                        format!("no VIP group named {name:?}"),
-                    ));
-                }
-                self.set_globals(groups, self.config.sync.clone())
-            }
+            Command::DeleteVipGroup(name) => self.delete_vip_group(name),
             Command::SetSync(s) => self.set_globals(self.config.vip_groups.clone(), s.clone()),
-            Command::Apply(c) => {
-                let new = validate::config(c)?;
-                let changes = diff::diff(&self.config, &new);
-                let mut services: Vec<ServiceKey> = self
-                    .config
-                    .services
-                    .keys()
-                    .chain(new.services.keys())
-                    .copied()
-                    .collect();
-                services.sort();
-                services.dedup();
-                if !changes.is_empty() {
-                    self.config = new;
-                }
-                Ok((
-                    changes,
-                    Touched {
-                        services,
-                        globals: true,
-                    },
-                ))
-            }
+            Command::Apply(c) => self.apply_config(c),
         }
     }
 
+    fn add_service(&mut self, s: &Service) -> Outcome {
+        if self.config.services.contains_key(&s.key) {
+            return Err(CommandError::exists(
+                validate::service_path(&s.key),
+                format!("service {} already exists (edit it instead)", s.key),
+            ));
+        }
+        let new = validate::service(s)?;
+        validate::sync_fits_service(self.config.sync.as_ref(), &new)?;
+        Ok(self.put_service(None, new))
+    }
+
+    /// Replaces the service's attributes, keeping its real servers and health check.
+    fn edit_service(&mut self, s: &Service) -> Outcome {
+        let old = self.service(&s.key)?.clone();
+        let mut merged = s.clone();
+        merged.reals = old.reals.clone();
+        merged.health_check = old.health_check.clone();
+        let new = validate::service(&merged)?;
+        validate::sync_fits_service(self.config.sync.as_ref(), &new)?;
+        Ok(self.put_service(Some(&old), new))
+    }
+
+    fn delete_service(&mut self, key: &ServiceKey) -> Outcome {
+        let old = self
+            .config
+            .services
+            .remove(key)
+            .ok_or_else(|| no_service(key))?;
+        Ok((
+            diff::diff_service(Some(&old), None),
+            Touched {
+                services: vec![*key],
+                globals: false,
+            },
+        ))
+    }
+
+    fn add_real(&mut self, service: &ServiceKey, real: &RealServer) -> Outcome {
+        let old = self.service(service)?.clone();
+        if old.real(&real.address, real.port).is_some() {
+            return Err(CommandError::exists(
+                validate::real_path(service, &real.address, real.port),
+                format!(
+                    "real server {} already exists (edit it instead)",
+                    real.endpoint()
+                ),
+            ));
+        }
+        let mut s = old.clone();
+        s.reals.push(real.clone());
+        let new = validate::service(&s)?;
+        Ok(self.put_service(Some(&old), new))
+    }
+
+    fn edit_real(&mut self, service: &ServiceKey, real: &RealServer) -> Outcome {
+        let old = self.service(service)?.clone();
+        let mut s = old.clone();
+        let slot = s
+            .reals
+            .iter_mut()
+            .find(|r| r.address == real.address && r.port == real.port)
+            .ok_or_else(|| {
+                CommandError::not_found(
+                    validate::real_path(service, &real.address, real.port),
+                    format!("no real server {} in {service}", real.endpoint()),
+                )
+            })?;
+        *slot = real.clone();
+        let new = validate::service(&s)?;
+        Ok(self.put_service(Some(&old), new))
+    }
+
+    fn delete_real(&mut self, service: &ServiceKey, address: &IpAddr, port: u16) -> Outcome {
+        let old = self.service(service)?.clone();
+        let mut s = old.clone();
+        let before = s.reals.len();
+        s.reals
+            .retain(|r| !(r.address == *address && r.port == port));
+        if s.reals.len() == before {
+            return Err(CommandError::not_found(
+                validate::real_path(service, address, port),
+                format!(
+                    "no real server {} in {service}",
+                    fmt_endpoint(address, port)
+                ),
+            ));
+        }
+        Ok(self.put_service(Some(&old), s))
+    }
+
+    fn delete_vip_group(&mut self, name: &str) -> Outcome {
+        let mut groups = self.config.vip_groups.clone();
+        let before = groups.len();
+        groups.retain(|g| g.name != name);
+        if groups.len() == before {
+            return Err(CommandError::not_found(
+                format!("vip_group[{name}]"),
+                format!("no VIP group named {name:?}"),
+            ));
+        }
+        self.set_globals(groups, self.config.sync.clone())
+    }
+
+    /// Replaces the whole config; every service of the old and the new one counts as touched.
+    fn apply_config(&mut self, c: &Config) -> Outcome {
+        let new = validate::config(c)?;
+        let changes = diff::diff(&self.config, &new);
+        let mut services: Vec<ServiceKey> = self
+            .config
+            .services
+            .keys()
+            .chain(new.services.keys())
+            .copied()
+            .collect();
+        services.sort();
+        services.dedup();
+        if !changes.is_empty() {
+            self.config = new;
+        }
+        Ok((
+            changes,
+            Touched {
+                services,
+                globals: true,
+            },
+        ))
+    }
+
     /// Validates VIP groups and sync settings together (addresses must be unique across groups).
-    fn set_globals(
-        &mut self,
-        groups: Vec<VipGroup>,
-        sync: Option<SyncSettings>,
-    ) -> Result<(Vec<Change>, Touched), CommandError> {
+    fn set_globals(&mut self, groups: Vec<VipGroup>, sync: Option<SyncSettings>) -> Outcome {
         let probe = Config {
             services: Default::default(),
             vip_groups: groups,

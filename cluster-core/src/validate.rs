@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::error::CommandError;
+use crate::error::{CommandError, NetmaskError, StatusRangeError};
 use crate::model::*;
 
 /// Largest weight ipvsadm accepts.
@@ -43,10 +43,26 @@ pub const DYNAMIC_SCHEDULERS: [Scheduler; 5] = [
     Scheduler::Twos,
 ];
 
-/// Validates a service, its real servers and health check, returning it normalised.
+/// Validates a service, its real servers and health check, returning it normalised. The steps
+/// run in this order, so the first problem found is the one reported.
 pub fn service(svc: &Service) -> R<Service> {
     let mut s = svc.clone();
     let p = service_path(&s.key);
+    check_service_key(&p, &s)?;
+    normalize_sched_flags(&p, &mut s)?;
+    normalize_persistence(&p, &mut s)?;
+    check_one_packet(&p, &s)?;
+    let seen = validate_reals(&p, &mut s)?;
+    if let Some(hc) = &s.health_check {
+        s.health_check = Some(health_check(&format!("{p}.health_check"), hc)?);
+    }
+    validate_sorry_server(&p, &mut s, &seen)?;
+    check_weight_policy(&p, &s)?;
+    Ok(s)
+}
+
+/// A usable virtual address, a port unless persistent, a non-zero firewall mark.
+fn check_service_key(p: &str, s: &Service) -> R<()> {
     match s.key {
         ServiceKey::Addr { address, port, .. } => {
             if !usable_unicast(&address) {
@@ -72,6 +88,11 @@ pub fn service(svc: &Service) -> R<Service> {
         }
     }
 
+    Ok(())
+}
+
+/// Scheduler flags only for sh and mh; sorted and deduplicated.
+fn normalize_sched_flags(p: &str, s: &mut Service) -> R<()> {
     if !s.sched_flags.is_empty() && !matches!(s.scheduler, Scheduler::Sh | Scheduler::Mh) {
         let flags: Vec<&str> = s.sched_flags.iter().map(|f| f.as_str()).collect();
         return Err(CommandError::invalid(
@@ -85,7 +106,12 @@ pub fn service(svc: &Service) -> R<Service> {
     }
     s.sched_flags.sort();
     s.sched_flags.dedup();
+    Ok(())
+}
 
+/// A persistence timeout of at least a second and a netmask valid for the family.
+fn normalize_persistence(p: &str, s: &mut Service) -> R<()> {
+    let family = s.key.family();
     if let Some(per) = &mut s.persistence {
         if per.timeout == 0 {
             return Err(CommandError::invalid(
@@ -94,11 +120,17 @@ pub fn service(svc: &Service) -> R<Service> {
             ));
         }
         if let Some(mask) = &per.netmask {
-            per.netmask = normalize_netmask(s.key.family(), mask)
-                .map_err(|m| CommandError::invalid(format!("{p}.persistence.netmask"), m))?;
+            per.netmask = normalize_netmask(family, mask).map_err(|m| {
+                CommandError::invalid(format!("{p}.persistence.netmask"), m.to_string())
+            })?;
         }
     }
 
+    Ok(())
+}
+
+/// One-packet scheduling only for UDP (and fwmark) services.
+fn check_one_packet(p: &str, s: &Service) -> R<()> {
     if s.one_packet {
         if let ServiceKey::Addr { protocol, .. } = s.key {
             if protocol != Protocol::Udp {
@@ -113,6 +145,11 @@ pub fn service(svc: &Service) -> R<Service> {
         }
     }
 
+    Ok(())
+}
+
+/// Each real server valid and listed once; returns their endpoints.
+fn validate_reals(p: &str, s: &mut Service) -> R<BTreeSet<(IpAddr, u16)>> {
     let mut seen = BTreeSet::new();
     let mut reals = Vec::with_capacity(s.reals.len());
     for r in &s.reals {
@@ -126,11 +163,13 @@ pub fn service(svc: &Service) -> R<Service> {
     }
     s.reals = reals;
 
-    if let Some(hc) = &s.health_check {
-        s.health_check = Some(health_check(&format!("{p}.health_check"), hc)?);
-    }
+    Ok(seen)
+}
+
+/// The sorry server: not one of the reals, a weight above 0, no thresholds.
+fn validate_sorry_server(p: &str, s: &mut Service, reals: &BTreeSet<(IpAddr, u16)>) -> R<()> {
     if let Some(sorry) = &s.sorry_server {
-        if seen.contains(&(sorry.address, sorry.port)) {
+        if reals.contains(&(sorry.address, sorry.port)) {
             return Err(CommandError::invalid(
                 format!("{p}.sorry_server"),
                 format!(
@@ -150,6 +189,11 @@ pub fn service(svc: &Service) -> R<Service> {
         v.lower_threshold = 0;
         s.sorry_server = Some(v);
     }
+    Ok(())
+}
+
+/// Dynamic weights only with a scheduler that uses weights per new connection.
+fn check_weight_policy(p: &str, s: &Service) -> R<()> {
     if s.weight_policy.is_dynamic() && !DYNAMIC_SCHEDULERS.contains(&s.scheduler) {
         let names: Vec<&str> = DYNAMIC_SCHEDULERS.iter().map(|x| x.as_str()).collect();
         return Err(CommandError::invalid(
@@ -167,25 +211,23 @@ pub fn service(svc: &Service) -> R<Service> {
             ),
         ));
     }
-    Ok(s)
+    Ok(())
 }
 
 /// IPv4: a contiguous dotted mask (or a prefix length, converted); IPv6: a prefix length 1..=128.
-pub fn normalize_netmask(family: Family, mask: &str) -> Result<Option<String>, String> {
+pub fn normalize_netmask(family: Family, mask: &str) -> Result<Option<String>, NetmaskError> {
     let mask = mask.trim();
     match family {
         Family::Ipv4 => {
             let bits: u32 = if let Ok(m) = mask.parse::<Ipv4Addr>() {
                 let v = u32::from(m);
                 if v.leading_ones() + v.trailing_zeros() != 32 {
-                    return Err(format!("{mask} is not a contiguous IPv4 netmask"));
+                    return Err(NetmaskError::NotContiguous(mask.to_string()));
                 }
                 v
             } else if let Ok(len) = mask.trim_start_matches('/').parse::<u32>() {
                 if len > 32 {
-                    return Err(format!(
-                        "{mask} is out of range for an IPv4 prefix (0..=32)"
-                    ));
+                    return Err(NetmaskError::Ipv4PrefixRange(mask.to_string()));
                 }
                 if len == 0 {
                     0
@@ -193,9 +235,7 @@ pub fn normalize_netmask(family: Family, mask: &str) -> Result<Option<String>, S
                     u32::MAX << (32 - len)
                 }
             } else {
-                return Err(format!(
-                    "{mask:?} is not an IPv4 netmask (e.g. 255.255.255.0)"
-                ));
+                return Err(NetmaskError::NotIpv4Mask(mask.to_string()));
             };
             Ok(Some(Ipv4Addr::from(bits).to_string()))
         }
@@ -203,11 +243,9 @@ pub fn normalize_netmask(family: Family, mask: &str) -> Result<Option<String>, S
             let len: u32 = mask
                 .trim_start_matches('/')
                 .parse()
-                .map_err(|_| format!("{mask:?} is not an IPv6 prefix length (1..=128)"))?;
+                .map_err(|_| NetmaskError::NotIpv6Prefix(mask.to_string()))?;
             if !(1..=128).contains(&len) {
-                return Err(format!(
-                    "{len} is out of range for an IPv6 prefix length (1..=128)"
-                ));
+                return Err(NetmaskError::Ipv6PrefixRange(len));
             }
             Ok(Some(len.to_string()))
         }
@@ -387,8 +425,9 @@ pub fn health_check(p: &str, hc: &HealthCheck) -> R<HealthCheck> {
                 }
             }
             if let Some(st) = &hc.expect_status {
-                parse_status_range(st)
-                    .map_err(|m| CommandError::invalid(format!("{p}.expect_status"), m))?;
+                parse_status_range(st).map_err(|m| {
+                    CommandError::invalid(format!("{p}.expect_status"), m.to_string())
+                })?;
             }
         }
         CheckKind::Udp => {
@@ -435,14 +474,14 @@ pub fn health_check(p: &str, hc: &HealthCheck) -> R<HealthCheck> {
 }
 
 /// Parses "200" or "200-399" (HTTP status codes 100..=599).
-pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
-    let parse = |x: &str| -> Result<u16, String> {
+pub fn parse_status_range(s: &str) -> Result<(u16, u16), StatusRangeError> {
+    let parse = |x: &str| -> Result<u16, StatusRangeError> {
         let v: u16 = x
             .trim()
             .parse()
-            .map_err(|_| format!("{s:?} is not a status code or range like 200-399"))?;
+            .map_err(|_| StatusRangeError::NotARange(s.to_string()))?;
         if !(100..=599).contains(&v) {
-            return Err(format!("{v} is not an HTTP status code (100..=599)"));
+            return Err(StatusRangeError::NotAStatus(v));
         }
         Ok(v)
     };
@@ -454,7 +493,7 @@ pub fn parse_status_range(s: &str) -> Result<(u16, u16), String> {
         }
     };
     if lo > hi {
-        return Err(format!("{s:?}: range start is above its end"));
+        return Err(StatusRangeError::Reversed(s.to_string()));
     }
     Ok((lo, hi))
 }

@@ -152,34 +152,24 @@ pub struct Sample {
     pub latency_ms: Option<f64>,
 }
 
-/// Why a member has the weight it has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// No usable report yet: the static-scaled weight.
-    NoReports,
-    /// Reports are current: the weight follows the estimate.
-    Fresh,
-    /// Reports are late: the last weight is kept.
-    Held,
-    /// Reports stopped: decaying toward the static-scaled weight.
-    Decaying,
-    /// Reports (re)started recently: the estimate settles, the weight is not yet moved by it.
-    Blackout,
-    /// After the blackout: the weight ramps toward the estimate.
-    SlowStart,
-}
-
-impl Phase {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Phase::NoReports => "no-reports",
-            Phase::Fresh => "fresh",
-            Phase::Held => "held",
-            Phase::Decaying => "decaying",
-            Phase::Blackout => "blackout",
-            Phase::SlowStart => "slow-start",
-        }
+crate::named_enum! {
+    /// Why a member has the weight it has.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Phase {
+        /// No usable report yet: the static-scaled weight.
+        NoReports => "no-reports",
+        /// Reports are current: the weight follows the estimate.
+        Fresh => "fresh",
+        /// Reports are late: the last weight is kept.
+        Held => "held",
+        /// Reports stopped: decaying toward the static-scaled weight.
+        Decaying => "decaying",
+        /// Reports (re)started recently: the estimate settles, the weight is not yet moved by it.
+        Blackout => "blackout",
+        /// After the blackout: the weight ramps toward the estimate.
+        SlowStart => "slow-start",
     }
+    unknown = "weight phase", case_insensitive = false, listing = Or;
 }
 
 /// The weight of one member after a step.

@@ -7,18 +7,19 @@ use std::str::FromStr;
 use cluster_core::diff::{Change, ChangeOp};
 use cluster_core::error::CommandError;
 use cluster_core::model::*;
+use cluster_core::names::UnknownName;
 use cluster_core::state::HistoryEntry;
 
 use crate::v1 as pb;
 
 type R<T> = Result<T, CommandError>;
 
-fn parse<T: FromStr<Err = String>>(field: &str, v: &str) -> R<T> {
+fn parse<T: FromStr<Err: std::fmt::Display>>(field: &str, v: &str) -> R<T> {
     v.parse()
-        .map_err(|e: String| CommandError::invalid(field, e))
+        .map_err(|e: T::Err| CommandError::invalid(field, e.to_string()))
 }
 
-fn parse_or<T: FromStr<Err = String> + Default>(field: &str, v: &str) -> R<T> {
+fn parse_or<T: FromStr<Err: std::fmt::Display> + Default>(field: &str, v: &str) -> R<T> {
     if v.is_empty() {
         Ok(T::default())
     } else {
@@ -325,7 +326,7 @@ pub fn sync_from_pb(s: &pb::SyncSettings) -> R<SyncSettings> {
         mode: s
             .mode
             .parse()
-            .map_err(|e: String| CommandError::invalid("sync.mode", e))?,
+            .map_err(|e: UnknownName| CommandError::invalid("sync.mode", e.to_string()))?,
         interface: s.interface.clone(),
         syncid,
         group: if s.group.is_empty() {

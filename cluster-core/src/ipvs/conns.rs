@@ -20,24 +20,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-/// Where an entry came from (`ip_vs_conn_sync` only).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Origin {
-    /// Created by this director's own scheduling.
-    Local,
-    /// Received from a sync master.
-    Sync,
-}
-
-impl Origin {
-    /// The kernel's column text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Local => "LOCAL",
-            Origin::Sync => "SYNC",
-        }
+crate::named_enum! {
+    /// Where an entry came from (`ip_vs_conn_sync` only), named by the kernel's column text.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Origin {
+        /// Created by this director's own scheduling.
+        Local => "LOCAL",
+        /// Received from a sync master.
+        Sync => "SYNC",
     }
+    unknown = "connection origin", case_insensitive = false, listing = Or;
 }
 
 /// One connection entry or persistence template.

@@ -48,15 +48,18 @@ impl KService {
     }
 }
 
-/// `IP_VS_CONN_F_*` forwarding methods.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KForward {
-    Masq,
-    Local,
-    Tunnel,
-    Route,
-    Bypass,
+crate::named_enum! {
+    /// `IP_VS_CONN_F_*` forwarding methods, named by ipvsadm's column text.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum KForward {
+        Masq => "Masq",
+        Local => "Local",
+        Tunnel => "Tunnel",
+        Route => "Route",
+        Bypass => "Bypass",
+    }
+    unknown = "forwarding method", case_insensitive = false, listing = Or;
 }
 
 impl KForward {
@@ -79,17 +82,6 @@ impl KForward {
             4 => KForward::Bypass,
             _ => return None,
         })
-    }
-
-    /// ipvsadm's column text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KForward::Masq => "Masq",
-            KForward::Local => "Local",
-            KForward::Tunnel => "Tunnel",
-            KForward::Route => "Route",
-            KForward::Bypass => "Bypass",
-        }
     }
 }
 
@@ -154,12 +146,15 @@ pub struct KDestEntry {
     pub stats: Stats64,
 }
 
-/// Sync-daemon role (`IP_VS_STATE_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DaemonState {
-    Master,
-    Backup,
+crate::named_enum! {
+    /// Sync-daemon role (`IP_VS_STATE_*`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum DaemonState {
+        Master => "master",
+        Backup => "backup",
+    }
+    unknown = "sync daemon state", case_insensitive = false, listing = Or;
 }
 
 impl DaemonState {
@@ -175,13 +170,6 @@ impl DaemonState {
             1 => Some(DaemonState::Master),
             2 => Some(DaemonState::Backup),
             _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DaemonState::Master => "master",
-            DaemonState::Backup => "backup",
         }
     }
 }

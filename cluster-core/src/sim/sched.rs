@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::rng::Rng;
+use crate::error::UnknownSimScheduler;
 
 /// What a scheduler may look at: IPVS sees weights and connection counts; the oracles also see
 /// queue lengths and speeds.
@@ -80,8 +81,8 @@ impl fmt::Display for Kind {
 }
 
 impl FromStr for Kind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownSimScheduler;
+    fn from_str(s: &str) -> Result<Self, UnknownSimScheduler> {
         Ok(match s {
             "random" => Kind::Random,
             "rr" => Kind::Rr,
@@ -95,12 +96,7 @@ impl FromStr for Kind {
             "policy" => Kind::Policy,
             _ => match s.strip_prefix("jsq").and_then(|d| d.parse::<u32>().ok()) {
                 Some(d) if (1..=MAX_D as u32).contains(&d) => Kind::JsqD(d),
-                _ => {
-                    return Err(format!(
-                        "unknown scheduler {s:?} (expected random, rr, wrr, lc, wlc, sed, nq, mh, \
-                         jsq, jsqD with D in 1..=32 such as jsq2, or policy)"
-                    ))
-                }
+                _ => return Err(UnknownSimScheduler(s.to_string())),
             },
         })
     }
@@ -113,8 +109,8 @@ impl From<Kind> for String {
 }
 
 impl TryFrom<String> for Kind {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = UnknownSimScheduler;
+    fn try_from(s: String) -> Result<Self, UnknownSimScheduler> {
         s.parse()
     }
 }
@@ -456,6 +452,10 @@ mod tests {
         assert_eq!(nq.pick(&v, 0, &mut rng, 0), Some(2));
         assert_eq!("jsq2".parse::<Kind>(), Ok(Kind::JsqD(2)));
         assert!("jsq0".parse::<Kind>().is_err());
-        assert!("fastest".parse::<Kind>().unwrap_err().contains("fastest"));
+        assert!("fastest"
+            .parse::<Kind>()
+            .unwrap_err()
+            .to_string()
+            .contains("fastest"));
     }
 }

@@ -13,6 +13,8 @@
 
 use std::time::Duration;
 
+use crate::error::ProfileError;
+
 /// Time allowed for deleting the VIP addresses once the watchdog decides to release.
 pub const REMOVE_BUDGET_MS: u64 = 20;
 
@@ -49,13 +51,11 @@ impl Profile {
         poll_ms: 5,
     };
 
-    pub fn named(name: &str) -> Result<Profile, String> {
+    pub fn named(name: &str) -> Result<Profile, ProfileError> {
         match name {
             "default" => Ok(Profile::DEFAULT),
             "fast" => Ok(Profile::FAST),
-            _ => Err(format!(
-                "unknown timing profile {name:?} (expected default or fast)"
-            )),
+            _ => Err(ProfileError::Unknown(name.to_string())),
         }
     }
 
@@ -66,34 +66,35 @@ impl Profile {
     }
 
     /// Checks the invariant and that ordinary heartbeat jitter cannot release the VIPs.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ProfileError> {
         if self.heartbeat_ms == 0 || self.poll_ms == 0 {
-            return Err("heartbeat_ms and poll interval must be above 0".into());
+            return Err(ProfileError::ZeroInterval);
         }
         if self.election_min_ms <= 2 * self.heartbeat_ms {
-            return Err(format!(
-                "election_min_ms {} must exceed twice heartbeat_ms ({})",
-                self.election_min_ms, self.heartbeat_ms
-            ));
+            return Err(ProfileError::ElectionMinTooShort {
+                election_min_ms: self.election_min_ms,
+                heartbeat_ms: self.heartbeat_ms,
+            });
         }
         if self.election_max_ms <= self.election_min_ms {
-            return Err(format!(
-                "election_max_ms {} must exceed election_min_ms ({})",
-                self.election_max_ms, self.election_min_ms
-            ));
+            return Err(ProfileError::ElectionMaxTooShort {
+                election_max_ms: self.election_max_ms,
+                election_min_ms: self.election_min_ms,
+            });
         }
         if self.release_ms < 2 * self.heartbeat_ms {
-            return Err(format!(
-                "vip_release_ms {} must be at least two heartbeats ({} ms), or every delayed heartbeat drops the VIPs",
-                self.release_ms,
-                2 * self.heartbeat_ms
-            ));
+            return Err(ProfileError::ReleaseTooShort {
+                release_ms: self.release_ms,
+                min_ms: 2 * self.heartbeat_ms,
+            });
         }
         if self.margin_ms() <= 0 {
-            return Err(format!(
-                "vip_release_ms {} + poll {} ms + removal {} ms must stay below election_max_ms {} (the leader lease), or a new leader could add the VIPs before this one drops them",
-                self.release_ms, self.poll_ms, REMOVE_BUDGET_MS, self.election_max_ms
-            ));
+            return Err(ProfileError::NoMargin {
+                release_ms: self.release_ms,
+                poll_ms: self.poll_ms,
+                remove_ms: REMOVE_BUDGET_MS,
+                election_max_ms: self.election_max_ms,
+            });
         }
         Ok(())
     }
@@ -137,17 +138,24 @@ mod tests {
             assert!(p.margin_ms() > 0);
         }
         assert_eq!(Profile::named("fast").unwrap(), Profile::FAST);
-        assert!(Profile::named("turbo").unwrap_err().contains("turbo"));
+        assert!(Profile::named("turbo")
+            .unwrap_err()
+            .to_string()
+            .contains("turbo"));
     }
 
     #[test]
     fn unsafe_timings_are_refused() {
         let mut p = Profile::DEFAULT;
         p.release_ms = 390;
-        assert!(p.check().unwrap_err().contains("leader lease"));
+        assert!(p.check().unwrap_err().to_string().contains("leader lease"));
         let mut p = Profile::DEFAULT;
         p.release_ms = 60;
-        assert!(p.check().unwrap_err().contains("two heartbeats"));
+        assert!(p
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("two heartbeats"));
         let mut p = Profile::DEFAULT;
         p.election_min_ms = 100;
         assert!(p.check().is_err());

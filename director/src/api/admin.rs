@@ -132,9 +132,11 @@ impl Admin for AdminService {
         self.barrier(req.get_ref().stale).await?;
         let mut only = Vec::new();
         for (i, k) in req.get_ref().services.iter().enumerate() {
-            let key: cluster_core::model::ServiceKey = k
-                .parse()
-                .map_err(|e: String| Status::invalid_argument(format!("services[{i}]: {e}")))?;
+            let key: cluster_core::model::ServiceKey =
+                k.parse()
+                    .map_err(|e: cluster_core::error::ServiceKeyError| {
+                        Status::invalid_argument(format!("services[{i}]: {e}"))
+                    })?;
             only.push(key);
         }
         let (config, revision) = self.raft.state.read(|s| {

@@ -48,10 +48,12 @@ fn decide<B>(req: &http::Request<B>, server: &'static str) -> Result<Identity, S
     let cert = info.and_then(|i| i.peer_certs());
     let result = match cert.as_ref().and_then(|c| c.first()) {
         None => Err("no client certificate".to_string()),
-        Some(der) => auth::identity_from_der(der).and_then(|id| {
-            auth::authorize(&id, path)?;
-            Ok(id)
-        }),
+        Some(der) => auth::identity_from_der(der)
+            .map_err(|e| e.to_string())
+            .and_then(|id| {
+                auth::authorize(&id, path).map_err(|e| e.to_string())?;
+                Ok(id)
+            }),
     };
     if let Err(e) = &result {
         warn!(server, %peer, method = path, reason = %e, "call refused");

@@ -37,7 +37,7 @@ pub enum CheckError {
     #[error("tls: {0}")]
     Tls(std::io::Error),
     #[error("expect_status: {0}")]
-    ExpectStatus(String),
+    ExpectStatus(cluster_core::error::StatusRangeError),
     #[error("http: {0}")]
     Http(hyper::Error),
     #[error("request: {0}")]
