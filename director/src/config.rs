@@ -9,29 +9,7 @@ use std::path::{Path, PathBuf};
 use cluster_core::vip::lease::Profile;
 use serde::Deserialize;
 
-/// A value the configuration may not have.
-#[derive(Debug, thiserror::Error)]
-pub enum Invalid {
-    /// `key` has a value that is not acceptable, for `reason`.
-    #[error("{key}: {reason}")]
-    Value { key: String, reason: String },
-    /// A section's own check failed (its message names the key).
-    #[error("{0}")]
-    Section(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl Invalid {
-    pub fn value(key: impl Into<String>, reason: impl std::fmt::Display) -> Invalid {
-        Invalid::Value {
-            key: key.into(),
-            reason: reason.to_string(),
-        }
-    }
-
-    fn section(e: impl std::fmt::Display) -> Invalid {
-        Invalid::Section(e.to_string().into())
-    }
-}
+pub use crate::invalid::Invalid;
 
 /// Why the director's configuration cannot be used. The messages name the file and the key.
 #[derive(Debug, thiserror::Error)]

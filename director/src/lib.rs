@@ -8,13 +8,14 @@
 //!
 //! - `daemon`: wiring at start and the shutdown order.
 //! - `server`: the two gRPC servers (Raft and API), TLS, gRPC health and reflection.
-//! - `config`: the director's own configuration file.
+//! - `config`: the director's own configuration file; `invalid`: the error its checks return.
 
 pub mod agents;
 pub mod api;
 pub mod config;
 mod daemon;
 pub mod health;
+pub mod invalid;
 pub mod ipvs;
 pub mod metrics;
 pub mod raft;

@@ -44,10 +44,10 @@ impl Default for WeightsConfig {
 }
 
 impl WeightsConfig {
-    pub fn validate(&self) -> Result<(), crate::config::Invalid> {
+    pub fn validate(&self) -> Result<(), crate::invalid::Invalid> {
         if !(100..=60_000).contains(&self.period_ms) {
             let reason = format!("{} is out of range 100..=60000", self.period_ms);
-            return Err(crate::config::Invalid::value("weights.period_ms", reason));
+            return Err(crate::invalid::Invalid::value("weights.period_ms", reason));
         }
         Ok(())
     }

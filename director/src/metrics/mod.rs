@@ -23,7 +23,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::config::Invalid;
+use crate::invalid::Invalid;
 
 pub use gather::Sources;
 pub use snapshot::Snapshot;
