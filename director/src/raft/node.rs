@@ -119,6 +119,14 @@ impl RaftHandle {
         self.leader().map(|(_, n)| n.api_addr)
     }
 
+    /// The answer once a request's deadline has passed, pointing at the leader if known.
+    fn too_late(&self, message: String) -> Fail {
+        Fail::Unavailable {
+            message,
+            leader_api: self.leader_api(),
+        }
+    }
+
     /// When a request that arrives now must be answered.
     pub fn deadline(&self) -> Instant {
         Instant::now() + self.request_timeout
@@ -133,13 +141,8 @@ impl RaftHandle {
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(Fail::Unavailable {
-                    message: format!(
-                        "write not accepted within {} ms: {last}",
-                        self.request_timeout.as_millis()
-                    ),
-                    leader_api: self.leader_api(),
-                });
+                let ms = self.request_timeout.as_millis();
+                return Err(self.too_late(format!("write not accepted within {ms} ms: {last}")));
             }
             match self.write_once(&req, remaining).await {
                 Err(Fail::NotLeader { leader_api }) => {
@@ -238,13 +241,10 @@ impl RaftHandle {
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(Fail::Unavailable {
-                    message: format!(
-                        "linearizable read not possible within {} ms: {last} (use a stale read to see this director's copy)",
-                        self.request_timeout.as_millis()
-                    ),
-                    leader_api: self.leader_api(),
-                });
+                let ms = self.request_timeout.as_millis();
+                return Err(self.too_late(format!(
+                    "linearizable read not possible within {ms} ms: {last} (use a stale read to see this director's copy)"
+                )));
             }
             match tokio::time::timeout(remaining, self.raft.ensure_linearizable()).await {
                 Err(_) => last = "leadership not confirmed by a quorum".into(),
