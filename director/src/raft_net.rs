@@ -31,7 +31,8 @@ pub fn channel(
     connect_timeout: Duration,
     tls: Option<&Tls>,
 ) -> Result<Channel, String> {
-    let ep = lvs_proto::tls::endpoint(addr, tls)?
+    let ep = lvs_proto::tls::endpoint(addr, tls)
+        .map_err(|e| e.to_string())?
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(5))

@@ -13,12 +13,19 @@ use crate::v1 as pb;
 
 type R<T> = Result<T, CommandError>;
 
-fn parse<T: FromStr<Err = String>>(field: &str, v: &str) -> R<T> {
+/// Any model type's parse error becomes the field's message through its Display text.
+fn parse<T: FromStr>(field: &str, v: &str) -> R<T>
+where
+    T::Err: std::fmt::Display,
+{
     v.parse()
-        .map_err(|e: String| CommandError::invalid(field, e))
+        .map_err(|e: T::Err| CommandError::invalid(field, e.to_string()))
 }
 
-fn parse_or<T: FromStr<Err = String> + Default>(field: &str, v: &str) -> R<T> {
+fn parse_or<T: FromStr + Default>(field: &str, v: &str) -> R<T>
+where
+    T::Err: std::fmt::Display,
+{
     if v.is_empty() {
         Ok(T::default())
     } else {
@@ -289,10 +296,7 @@ pub fn sync_from_pb(s: &pb::SyncSettings) -> R<SyncSettings> {
         })?,
     };
     Ok(SyncSettings {
-        mode: s
-            .mode
-            .parse()
-            .map_err(|e: String| CommandError::invalid("sync.mode", e))?,
+        mode: parse("sync.mode", &s.mode)?,
         interface: s.interface.clone(),
         syncid,
         group: if s.group.is_empty() {

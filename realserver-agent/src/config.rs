@@ -136,7 +136,7 @@ impl Config {
             (Some(_), true) => {
                 Err("--insecure: the config has a [tls] section; remove one of the two".into())
             }
-            (Some(f), false) => f.load().map(Some),
+            (Some(f), false) => f.load().map(Some).map_err(|e| e.to_string()),
             (None, true) => Ok(None),
             (None, false) => Err(
                 "tls: no [tls] section (ca, cert, key; see `lvsctl pki issue agent`); pass \
