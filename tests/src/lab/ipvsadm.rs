@@ -188,3 +188,120 @@ impl IpvsadmTable {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cluster_core::model::{Persistence, RealServer, Service};
+
+    use super::*;
+
+    /// ipvsadm 1.31's listing: a header, address and fwmark services (IPv6 too), flags.
+    const LISTING: &str = "IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  10.0.0.10:80 wrr
+  -> 10.0.1.1:80                  Route   1      0          0
+  -> 10.0.1.2:8080                Masq    3      2          1
+TCP  [fd00::10]:443 sh (sh-fallback,sh-port) persistent 120 mask 64
+  -> [fd00::1]:443                Route   1      0          0
+UDP  10.0.0.10:53 rr ops
+FWM  5 lc persistent 300 mask 255.255.255.0
+  -> 10.0.1.1:0                   Tunnel  2      0          0
+FWM  6 IPv6 rr
+";
+
+    fn dest(forward: &str, weight: u32) -> IpvsadmDest {
+        IpvsadmDest {
+            forward: forward.into(),
+            weight,
+        }
+    }
+
+    #[test]
+    fn parses_services_flags_and_destinations() {
+        let t = IpvsadmTable::parse(LISTING);
+        let keys: Vec<&str> = t.services.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "FWM 5",
+                "FWM 6 IPv6",
+                "TCP 10.0.0.10:80",
+                "TCP [fd00::10]:443",
+                "UDP 10.0.0.10:53"
+            ]
+        );
+        let tcp = &t.services["TCP 10.0.0.10:80"];
+        assert_eq!(tcp.settings, "wrr");
+        assert_eq!(tcp.dests["10.0.1.1:80"], dest("Route", 1));
+        assert_eq!(tcp.dests["10.0.1.2:8080"], dest("Masq", 3));
+        assert_eq!(
+            t.services["TCP [fd00::10]:443"].settings,
+            "sh (sh-fallback,sh-port) persistent 120 mask 64"
+        );
+        assert!(t.services["UDP 10.0.0.10:53"].dests.is_empty());
+        assert_eq!(t.services["UDP 10.0.0.10:53"].settings, "rr ops");
+        let fwm = &t.services["FWM 5"];
+        assert_eq!(fwm.settings, "lc persistent 300 mask 255.255.255.0");
+        assert_eq!(fwm.dests["10.0.1.1:0"], dest("Tunnel", 2));
+        assert_eq!(t.services["FWM 6 IPv6"].settings, "rr");
+    }
+
+    #[test]
+    fn expected_table_matches_what_ipvsadm_shows() {
+        let mut c = Config::default();
+        let mut tcp = Service::new("tcp/10.0.0.10:80".parse().unwrap());
+        tcp.scheduler = Scheduler::Wrr;
+        let mut a = RealServer::new("10.0.1.1".parse().unwrap(), 80);
+        a.weight = 1;
+        a.forward = Forward::Dr;
+        let mut b = RealServer::new("10.0.1.2".parse().unwrap(), 8080);
+        b.weight = 3;
+        b.forward = Forward::Masq;
+        tcp.reals = vec![a, b];
+        let mut v6 = Service::new("tcp/[fd00::10]:443".parse().unwrap());
+        v6.scheduler = Scheduler::Sh;
+        v6.sched_flags = vec![SchedFlag::Fallback, SchedFlag::Port];
+        v6.persistence = Some(Persistence {
+            timeout: 120,
+            netmask: Some("64".into()),
+        });
+        let mut r6 = RealServer::new("fd00::1".parse().unwrap(), 443);
+        r6.weight = 1;
+        r6.forward = Forward::Dr;
+        v6.reals = vec![r6];
+        for s in [tcp, v6] {
+            c.services.insert(s.key, s);
+        }
+        let want = IpvsadmTable::expected(&c);
+        let mut have = IpvsadmTable::parse(LISTING);
+        have.services.retain(|k, _| k.starts_with("TCP"));
+        assert_eq!(want.diff(&have), Vec::<String>::new());
+        assert_eq!(want, have);
+    }
+
+    #[test]
+    fn diff_names_every_difference() {
+        let want = IpvsadmTable::parse(LISTING);
+        let mut have = want.clone();
+        have.services.remove("FWM 6 IPv6");
+        let tcp = have.services.get_mut("TCP 10.0.0.10:80").unwrap();
+        tcp.settings = "rr".into();
+        tcp.dests.insert("10.0.1.1:80".into(), dest("Route", 7));
+        tcp.dests.remove("10.0.1.2:8080");
+        tcp.dests.insert("10.0.1.3:80".into(), dest("Route", 1));
+        have.services
+            .insert("TCP 192.0.2.1:22".into(), want.services["FWM 5"].clone());
+        assert_eq!(
+            want.diff(&have),
+            [
+                "FWM 6 IPv6 missing",
+                "TCP 10.0.0.10:80: shows \"rr\", expected \"wrr\"",
+                "TCP 10.0.0.10:80 -> 10.0.1.1:80: shows IpvsadmDest { forward: \"Route\", weight: 7 }, expected IpvsadmDest { forward: \"Route\", weight: 1 }",
+                "TCP 10.0.0.10:80 -> 10.0.1.2:8080 missing",
+                "TCP 10.0.0.10:80 -> 10.0.1.3:80 unexpected",
+                "TCP 192.0.2.1:22 unexpected",
+            ]
+        );
+    }
+}
