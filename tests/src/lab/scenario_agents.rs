@@ -285,7 +285,26 @@ pub fn scenario_agents(lab: &mut Lab, show: bool) -> Result<String> {
     let svc = format!("TCP {}:{HTTP_PORT}", lab.c.vip4);
     let tcp_svc = format!("TCP {}:{PORT}", lab.c.vip4);
 
-    // Both agents report and their weights leave the blackout with equal latency.
+    agents_reporting(lab, leader, &svc, &mut report)?;
+    let w1 = slow_handler(lab, leader, &svc, &mut report)?;
+    agent_killed(lab, leader, &svc, w1, &mut procs, &mut report)?;
+    service_stopped(lab, leader, &svc, &mut procs, &mut report)?;
+    drain_and_ready(lab, leader, &svc, &tcp_svc, &mut report)?;
+    if show {
+        println!("\n==> lvsctl agents and lvsctl weights (configured beside effective weights, health, agent)");
+        print!("{}", lab.c.lvsctl_ok(&["agents"]));
+        print!("{}", lab.c.lvsctl_ok(&["weights"]));
+        println!(
+            "\n==> ipvsadm -Ln in director {leader}'s namespace: the weights the leader programmed"
+        );
+        print!("{}", lab.ipvsadm(leader, &["-Ln"])?);
+    }
+    drop(procs);
+    Ok(report.join("; "))
+}
+
+/// Both agents report and their weights leave the blackout with equal latency.
+fn agents_reporting(lab: &Lab, leader: u64, svc: &str, report: &mut Vec<String>) -> Result<()> {
     let start = Instant::now();
     loop {
         let v = lab
@@ -311,7 +330,7 @@ pub fn scenario_agents(lab: &mut Lab, show: bool) -> Result<String> {
     }
     let (_, a, b, _) = lab.wait_weights(
         leader,
-        &svc,
+        svc,
         HTTP_PORT,
         "initial weights",
         Duration::from_secs(30),
@@ -323,12 +342,16 @@ pub fn scenario_agents(lab: &mut Lab, show: bool) -> Result<String> {
         a.unwrap_or(0),
         b.unwrap_or(0)
     ));
+    Ok(())
+}
 
-    // 1. A slow handler on rs1.
+/// Step 1: rs1's handler turns slow, its weight falls and new connections shift to rs2. Returns
+/// rs1's weight then.
+fn slow_handler(lab: &Lab, leader: u64, svc: &str, report: &mut Vec<String>) -> Result<u32> {
     fs::write(lab.delay_file(0), "300")?;
     let (took, a, b, _) = lab.wait_weights(
         leader,
-        &svc,
+        svc,
         HTTP_PORT,
         "rs1's weight falling below half of rs2's after its handler slowed to 300 ms",
         Duration::from_secs(60),
@@ -357,14 +380,25 @@ pub fn scenario_agents(lab: &mut Lab, show: bool) -> Result<String> {
         "rs1 slowed to 300 ms: weight {w1} vs rs2 {w2} after {:.1} s, new connections rs1:rs2 = {c1}:{c2}",
         took.as_secs_f64()
     ));
+    Ok(w1)
+}
 
-    // 2. rs1's agent dies: its weight returns toward the static weight, never to 0.
+/// Step 2: rs1's agent is killed; its weight climbs back from `w1` toward the static share,
+/// never through 0. The agent is restarted at the end.
+fn agent_killed(
+    lab: &Lab,
+    leader: u64,
+    svc: &str,
+    w1: u32,
+    procs: &mut RealProcs,
+    report: &mut Vec<String>,
+) -> Result<()> {
     stop(&mut procs.agents[0]);
     // Equal configured weights: the static share is rs2's weight. The decay (τ 60 s after a
     // 5 s hold) must close at least half of the gap.
     let (took, a, b, lowest) = lab.wait_weights(
         leader,
-        &svc,
+        svc,
         HTTP_PORT,
         "rs1's weight climbing back toward the static share after its agent died",
         Duration::from_secs(150),
@@ -381,14 +415,23 @@ pub fn scenario_agents(lab: &mut Lab, show: bool) -> Result<String> {
     ));
     fs::write(lab.delay_file(0), "0")?;
     procs.agents[0] = Some(lab.start_agent(0)?);
+    Ok(())
+}
 
-    // 3. rs1's service stops: quiesced by the health check, restored when it is back.
+/// Step 3: rs1's HTTP service stops: quiesced by the health check, restored once it is back.
+fn service_stopped(
+    lab: &Lab,
+    leader: u64,
+    svc: &str,
+    procs: &mut RealProcs,
+    report: &mut Vec<String>,
+) -> Result<()> {
     stop(&mut procs.http[0]);
     let fall_bound =
         Duration::from_millis((CHECK_FALL * CHECK_INTERVAL_MS) as u64) + Duration::from_secs(3);
     let (down_took, _, _, _) = lab.wait_weights(
         leader,
-        &svc,
+        svc,
         HTTP_PORT,
         "rs1 quiesced by its health check",
         fall_bound,
@@ -399,7 +442,7 @@ pub fn scenario_agents(lab: &mut Lab, show: bool) -> Result<String> {
         Duration::from_millis((CHECK_RISE * CHECK_INTERVAL_MS) as u64) + Duration::from_secs(3);
     let (up_took, a, _, _) = lab.wait_weights(
         leader,
-        &svc,
+        svc,
         HTTP_PORT,
         "rs1 restored by its health check",
         rise_bound,
@@ -411,8 +454,18 @@ pub fn scenario_agents(lab: &mut Lab, show: bool) -> Result<String> {
         a.unwrap_or(0),
         up_took.as_secs_f64()
     ));
+    Ok(())
+}
 
-    // 4. Drain rs2: existing connections continue, new ones go to rs1; then ready.
+/// Step 4: `realserver-agent drain` on rs2: weight 0 in both services, held connections keep
+/// working, new ones go to rs1; `ready` brings it back.
+fn drain_and_ready(
+    lab: &Lab,
+    leader: u64,
+    svc: &str,
+    tcp_svc: &str,
+    report: &mut Vec<String>,
+) -> Result<()> {
     let to80 = lab.vip_addr(PORT);
     let mut held: Vec<Held> = lab.c.client.in_ns(move || {
         (0..10)
@@ -433,13 +486,13 @@ pub fn scenario_agents(lab: &mut Lab, show: bool) -> Result<String> {
     ])?;
     let (drain_took, _, _, _) = lab.wait_weights(
         leader,
-        &tcp_svc,
+        tcp_svc,
         PORT,
         "rs2 drained to weight 0",
         Duration::from_secs(10),
         |_, b| b == Some(0),
     )?;
-    if lab.kernel_weight(leader, &svc, 1, HTTP_PORT)? != Some(0) {
+    if lab.kernel_weight(leader, svc, 1, HTTP_PORT)? != Some(0) {
         bail!("rs2 drained but still weighted in {svc}");
     }
     // New connections come from an address of the client's that no earlier scenario used: the
@@ -477,7 +530,7 @@ pub fn scenario_agents(lab: &mut Lab, show: bool) -> Result<String> {
     ])?;
     lab.wait_weights(
         leader,
-        &tcp_svc,
+        tcp_svc,
         PORT,
         "rs2 ready again",
         Duration::from_secs(10),
@@ -488,15 +541,5 @@ pub fn scenario_agents(lab: &mut Lab, show: bool) -> Result<String> {
         out.trim().lines().last().unwrap_or("").replace("; ", ", "),
         drain_took.as_secs_f64()
     ));
-    if show {
-        println!("\n==> lvsctl agents and lvsctl weights (configured beside effective weights, health, agent)");
-        print!("{}", lab.c.lvsctl_ok(&["agents"]));
-        print!("{}", lab.c.lvsctl_ok(&["weights"]));
-        println!(
-            "\n==> ipvsadm -Ln in director {leader}'s namespace: the weights the leader programmed"
-        );
-        print!("{}", lab.ipvsadm(leader, &["-Ln"])?);
-    }
-    drop(procs);
-    Ok(report.join("; "))
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! addresses, through `lvsctl import` and `lvsctl apply`, read back with ipvsadm.
 
 use std::fs;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
@@ -195,6 +196,13 @@ fn wait_checks_connected(lab: &mut Lab, service: &str, reals: usize) -> Result<D
 ///   the client's, and the leader's `ipvsadm -Sn` is line for line the saved rules.
 pub fn scenario_import(lab: &mut Lab) -> Result<String> {
     let dir = lab.c.dir.path().join("import");
+    let keepalived_report = import_keepalived(lab, &dir)?;
+    let ipvsadm_report = import_ipvsadm(lab, &dir)?;
+    Ok(format!("{keepalived_report}; {ipvsadm_report}"))
+}
+
+/// The keepalived.conf half of scenario 7, its files written under `dir`.
+fn import_keepalived(lab: &mut Lab, dir: &Path) -> Result<String> {
     fs::create_dir_all(dir.join("services.d"))?;
     let (main, included, listing) = import_keepalived_files(lab);
     let conf = dir.join("keepalived.conf");
@@ -278,13 +286,17 @@ pub fn scenario_import(lab: &mut Lab) -> Result<String> {
         "--- keepalived.conf imported and applied: ipvsadm -Ln in director {leader}'s namespace ---\n{}",
         lab.ipvsadm(leader, &["-Ln"])?
     );
-    let keepalived_report = format!(
+    Ok(format!(
         "keepalived.conf (5 virtual servers, 4 of them in an included file, TCP_CHECKs, vrrp_instance, lvs_sync_daemon) imported with the 2 expected warnings and applied: all directors match the hand-written ipvsadm -Ln within {:.1} s, export equals the import, the checks connected within {:.1} s",
         took.as_secs_f64(),
         checks.as_secs_f64()
-    );
+    ))
+}
 
-    // ipvsadm: the rules as ipvsadm itself loads and saves them, in the client's namespace.
+/// The ipvsadm half of scenario 7, its files written under `dir`.
+fn import_ipvsadm(lab: &mut Lab, dir: &Path) -> Result<String> {
+    let (v4, v6) = (lab.c.vip4, lab.c.vip6);
+    // The rules as ipvsadm itself loads and saves them, in the client's namespace.
     let (r1, r2) = (lab.reals[0].ipv4, lab.reals[1].ipv4);
     let (r16, r26) = (lab.reals[0].ipv6, lab.reals[1].ipv6);
     let rules = format!(
@@ -355,7 +367,7 @@ pub fn scenario_import(lab: &mut Lab) -> Result<String> {
         bail!("director {leader}'s ipvsadm -Sn differs from the rules:\n{on_leader}\nrules (ipvsadm -R then -Sn):\n{saved}");
     }
     Ok(format!(
-        "{keepalived_report}; ipvsadm -R rules (5 services, 10 real servers) saved with -Sn, imported without warnings and applied: all directors match the client's ipvsadm -Ln within {:.1} s and director {leader}'s ipvsadm -Sn is line for line the saved rules",
+        "ipvsadm -R rules (5 services, 10 real servers) saved with -Sn, imported without warnings and applied: all directors match the client's ipvsadm -Ln within {:.1} s and director {leader}'s ipvsadm -Sn is line for line the saved rules",
         took.as_secs_f64()
     ))
 }
