@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use cluster_core::model::Scheduler;
 
-use crate::traffic::{self};
+use crate::metrics::{scrape, Metrics};
+use crate::traffic;
 
 use super::common::traffic_config;
 use super::fixture::{Lab, METRICS_PORT, NAT_PORT, PORT, UDP_PORT};
@@ -62,24 +63,68 @@ pub fn scenario_traffic(lab: &mut Lab) -> Result<String> {
 /// counters grow by that batch (1:3, as wrr says), and equal `ipvsadm -Ln --stats --exact` once
 /// the kernel has folded its per-CPU counters. A follower's scrape reads its own kernel table.
 fn metrics_during_traffic(lab: &Lab, leader: u64, n: usize) -> Result<String> {
-    use crate::metrics::{scrape, Metrics};
-    let service = format!("tcp/{}", lab.vip_addr(PORT));
-    let reals: Vec<String> = lab
-        .reals
-        .iter()
-        .map(|r| format!("{}:{PORT}", r.ipv4))
-        .collect();
-    let at = |id: u64| SocketAddr::new(IpAddr::V4(lab.c.node(id).host.ipv4), METRICS_PORT);
-    let get = |id: u64| -> Result<Metrics> {
-        let a = at(id);
-        lab.c
+    let sc = Scraper::new(lab);
+    let (after, delta, scrapes_during) = batch_counters(&sc, leader, n)?;
+    check_weights_and_reconciler(&sc, &after)?;
+    let kernel = kernel_counters(&sc, leader)?;
+    let follower = check_follower_and_vips(&sc, leader, &after)?;
+    let announced = |kind: &str| {
+        after
+            .get("lvs_director_vip_announcements_total", &[("kind", kind)])
+            .unwrap_or(0.0)
+    };
+    Ok(format!(
+        "leader /metrics scraped {} times during {n} more connections: connections +{}:+{}, bytes in +{}:+{}, equal to ipvsadm --stats --exact (connections {}:{}, bytes in {}:{}); VIPs held, {} GARP and {} NA sent; follower {follower} reads its own kernel",
+        scrapes_during,
+        delta[0][0],
+        delta[1][0],
+        delta[0][3],
+        delta[1][3],
+        kernel[0][0],
+        kernel[1][0],
+        kernel[0][3],
+        kernel[1][3],
+        announced("gratuitous_arp"),
+        announced("unsolicited_na"),
+    ))
+}
+
+/// [conns, inpkts, outpkts, inbytes, outbytes] of one real server.
+type Row = [u64; 5];
+
+/// Scrapes a director's `/metrics` from the client namespace, and reads the per-real-server
+/// counters of the DR TCP service from a scrape or from `ipvsadm --stats --exact`.
+struct Scraper<'a> {
+    lab: &'a Lab,
+    service: String,
+    reals: Vec<String>,
+}
+
+impl<'a> Scraper<'a> {
+    fn new(lab: &'a Lab) -> Scraper<'a> {
+        Scraper {
+            lab,
+            service: format!("tcp/{}", lab.vip_addr(PORT)),
+            reals: lab
+                .reals
+                .iter()
+                .map(|r| format!("{}:{PORT}", r.ipv4))
+                .collect(),
+        }
+    }
+
+    fn get(&self, id: u64) -> Result<Metrics> {
+        let a = SocketAddr::new(IpAddr::V4(self.lab.c.node(id).host.ipv4), METRICS_PORT);
+        self.lab
+            .c
             .client
             .in_ns(move || scrape(a))?
             .map_err(|e| anyhow!("director {id}: {e}"))
-    };
-    // [conns, inpkts, outpkts, inbytes, outbytes] per real server, as the metrics say.
-    let counters = |m: &Metrics| -> Result<Vec<[u64; 5]>> {
-        reals
+    }
+
+    /// The counters per real server, as the metrics say.
+    fn counters(&self, m: &Metrics) -> Result<Vec<Row>> {
+        self.reals
             .iter()
             .map(|r| {
                 let mut row = [0; 5];
@@ -95,26 +140,64 @@ fn metrics_during_traffic(lab: &Lab, leader: u64, n: usize) -> Result<String> {
                 {
                     let name = format!("lvs_director_ipvs_real_{f}_total");
                     row[i] = m
-                        .get(&name, &[("service", &service), ("real", r)])
+                        .get(&name, &[("service", &self.service), ("real", r)])
                         .ok_or_else(|| anyhow!("{name} for {r} missing"))?
                         as u64;
                 }
                 Ok(row)
             })
             .collect()
-    };
-    let before = get(leader)?;
+    }
+
+    /// The same counters as ipvsadm reads them.
+    fn ipvsadm(&self, id: u64) -> Result<Vec<Row>> {
+        let text = self.lab.ipvsadm(
+            id,
+            &[
+                "-Ln",
+                "--stats",
+                "--exact",
+                "-t",
+                &self.lab.vip_addr(PORT).to_string(),
+            ],
+        )?;
+        self.reals
+            .iter()
+            .map(|r| {
+                let line = text
+                    .lines()
+                    .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                    .find(|t| t.len() == 7 && t[0] == "->" && t[1] == r)
+                    .ok_or_else(|| anyhow!("no line for {r} in ipvsadm --stats:\n{text}"))?;
+                let mut row = [0u64; 5];
+                for (i, v) in line[2..].iter().enumerate() {
+                    row[i] = v
+                        .parse()
+                        .map_err(|_| anyhow!("ipvsadm --stats: {v:?} in {line:?}"))?;
+                }
+                Ok(row)
+            })
+            .collect()
+    }
+}
+
+/// Sends the second batch of `n` connections while scraping the leader, and checks how its
+/// counters grew. Returns the scrape after the batch, the growth per real server, and how many
+/// scrapes ran during the batch.
+fn batch_counters(sc: &Scraper, leader: u64, n: usize) -> Result<(Metrics, Vec<Row>, usize)> {
+    let lab = sc.lab;
+    let before = sc.get(leader)?;
     if before.get("lvs_director_ipvs_kernel_read_ok", &[]) != Some(1.0) {
         bail!("director {leader}: /metrics did not read the kernel table");
     }
-    let c0 = counters(&before)?;
+    let c0 = sc.counters(&before)?;
     let to = lab.vip_addr(PORT);
     // The second batch runs while the leader is scraped.
     let (batch, during) = std::thread::scope(|s| {
         let t = s.spawn(|| lab.c.client.in_ns(move || traffic::spread(to, n, false)));
         let mut during = Vec::new();
         while !t.is_finished() {
-            during.push(get(leader));
+            during.push(sc.get(leader));
             std::thread::sleep(Duration::from_millis(100));
         }
         (t.join().expect("traffic thread"), during)
@@ -125,12 +208,12 @@ fn metrics_during_traffic(lab: &Lab, leader: u64, n: usize) -> Result<String> {
     }
     let scrapes_during = during.len();
     for d in during {
-        counters(&d?)?;
+        sc.counters(&d?)?;
     }
     let start = Instant::now();
     let (after, c1) = loop {
-        let m = get(leader)?;
-        let c = counters(&m)?;
+        let m = sc.get(leader)?;
+        let c = sc.counters(&m)?;
         let grew: u64 = c.iter().zip(&c0).map(|(a, b)| a[0] - b[0]).sum();
         if grew >= n as u64 {
             break (m, c);
@@ -142,7 +225,7 @@ fn metrics_during_traffic(lab: &Lab, leader: u64, n: usize) -> Result<String> {
         }
         std::thread::sleep(Duration::from_millis(300));
     };
-    let delta: Vec<[u64; 5]> = c1
+    let delta: Vec<Row> = c1
         .iter()
         .zip(&c0)
         .map(|(a, b)| std::array::from_fn(|i| a[i] - b[i]))
@@ -154,7 +237,7 @@ fn metrics_during_traffic(lab: &Lab, leader: u64, n: usize) -> Result<String> {
             delta[1][0]
         );
     }
-    for (r, d) in reals.iter().zip(&delta) {
+    for (r, d) in sc.reals.iter().zip(&delta) {
         // At least a SYN (60 bytes) and an ACK per connection arrive at the director (DR: the
         // replies bypass it).
         if d[1] < 2 * d[0] || d[3] < 100 * d[0] {
@@ -166,8 +249,14 @@ fn metrics_during_traffic(lab: &Lab, leader: u64, n: usize) -> Result<String> {
             );
         }
     }
-    for (i, (r, w)) in reals.iter().zip([1.0, 3.0]).enumerate() {
-        let l = [("service", service.as_str()), ("real", r.as_str())];
+    Ok((after, delta, scrapes_during))
+}
+
+/// The weights of both real servers (1:3 in the kernel, configured and effective) and a
+/// successful full reconciler pass, in the scrape `after` the batch.
+fn check_weights_and_reconciler(sc: &Scraper, after: &Metrics) -> Result<()> {
+    for (i, (r, w)) in sc.reals.iter().zip([1.0, 3.0]).enumerate() {
+        let l = [("service", sc.service.as_str()), ("real", r.as_str())];
         for name in [
             "lvs_director_ipvs_real_weight",
             "lvs_director_real_configured_weight",
@@ -188,50 +277,31 @@ fn metrics_during_traffic(lab: &Lab, leader: u64, n: usize) -> Result<String> {
     {
         bail!("the reconciler's metrics show no successful full pass");
     }
+    Ok(())
+}
 
-    // The same counters as ipvsadm reads them (polled: the kernel folds per-CPU counters every 2 s).
-    let ipvsadm = |id: u64| -> Result<Vec<[u64; 5]>> {
-        let text = lab.ipvsadm(
-            id,
-            &[
-                "-Ln",
-                "--stats",
-                "--exact",
-                "-t",
-                &lab.vip_addr(PORT).to_string(),
-            ],
-        )?;
-        reals
-            .iter()
-            .map(|r| {
-                let line = text
-                    .lines()
-                    .map(|l| l.split_whitespace().collect::<Vec<_>>())
-                    .find(|t| t.len() == 7 && t[0] == "->" && t[1] == r)
-                    .ok_or_else(|| anyhow!("no line for {r} in ipvsadm --stats:\n{text}"))?;
-                let mut row = [0u64; 5];
-                for (i, v) in line[2..].iter().enumerate() {
-                    row[i] = v
-                        .parse()
-                        .map_err(|_| anyhow!("ipvsadm --stats: {v:?} in {line:?}"))?;
-                }
-                Ok(row)
-            })
-            .collect()
-    };
+/// Polls until the leader's `/metrics` counters equal ipvsadm's (the kernel folds per-CPU
+/// counters every 2 s); returns them.
+fn kernel_counters(sc: &Scraper, leader: u64) -> Result<Vec<Row>> {
     let start = Instant::now();
-    let kernel = loop {
-        let m = counters(&get(leader)?)?;
-        let k = ipvsadm(leader)?;
+    loop {
+        let m = sc.counters(&sc.get(leader)?)?;
+        let k = sc.ipvsadm(leader)?;
         if m == k {
-            break k;
+            return Ok(k);
         }
         if start.elapsed() > Duration::from_secs(10) {
-            bail!("/metrics {m:?} and ipvsadm --stats --exact {k:?} differ for {reals:?} ([conns, inpkts, outpkts, inbytes, outbytes])");
+            bail!("/metrics {m:?} and ipvsadm --stats --exact {k:?} differ for {:?} ([conns, inpkts, outpkts, inbytes, outbytes])", sc.reals);
         }
         std::thread::sleep(Duration::from_millis(300));
-    };
+    }
+}
 
+/// A follower's scrape reads its own kernel and does not claim to lead; the VIP holder's
+/// watchdog metrics show every VIP held and announced (GARP for IPv4, NA for IPv6). Returns the
+/// follower.
+fn check_follower_and_vips(sc: &Scraper, leader: u64, after: &Metrics) -> Result<u64> {
+    let lab = sc.lab;
     let follower = lab
         .c
         .nodes
@@ -239,13 +309,12 @@ fn metrics_during_traffic(lab: &Lab, leader: u64, n: usize) -> Result<String> {
         .map(|d| d.id)
         .find(|id| *id != leader)
         .expect("a follower");
-    let fm = get(follower)?;
+    let fm = sc.get(follower)?;
     if fm.get("lvs_director_ipvs_kernel_read_ok", &[]) != Some(1.0)
         || fm.get("lvs_director_raft_is_leader", &[]) != Some(0.0)
     {
         bail!("director {follower}: no kernel read or claims to lead in /metrics");
     }
-    // The VIP holder's watchdog: every VIP held and announced (GARP for IPv4, NA for IPv6).
     let vip4 = format!("{}/24", lab.c.vip4);
     let vip_held = |m: &Metrics| {
         m.get(
@@ -258,7 +327,7 @@ fn metrics_during_traffic(lab: &Lab, leader: u64, n: usize) -> Result<String> {
             .get("lvs_director_vip_announcements_total", &[("kind", kind)])
             .unwrap_or(0.0)
     };
-    if vip_held(&after) != Some(1.0)
+    if vip_held(after) != Some(1.0)
         || vip_held(&fm) != Some(0.0)
         || announced("gratuitous_arp") < 2.0
         || announced("unsolicited_na") < 1.0
@@ -266,28 +335,15 @@ fn metrics_during_traffic(lab: &Lab, leader: u64, n: usize) -> Result<String> {
     {
         bail!(
             "VIP metrics: held {:?} on the leader, {:?} on director {follower}; announcements {} GARP, {} NA; acquisitions {:?}",
-            vip_held(&after),
+            vip_held(after),
             vip_held(&fm),
             announced("gratuitous_arp"),
             announced("unsolicited_na"),
             after.get("lvs_director_vip_acquisitions_total", &[])
         );
     }
-    counters(&fm).context("the follower's /metrics")?;
-    Ok(format!(
-        "leader /metrics scraped {} times during {n} more connections: connections +{}:+{}, bytes in +{}:+{}, equal to ipvsadm --stats --exact (connections {}:{}, bytes in {}:{}); VIPs held, {} GARP and {} NA sent; follower {follower} reads its own kernel",
-        scrapes_during,
-        delta[0][0],
-        delta[1][0],
-        delta[0][3],
-        delta[1][3],
-        kernel[0][0],
-        kernel[1][0],
-        kernel[0][3],
-        kernel[1][3],
-        announced("gratuitous_arp"),
-        announced("unsolicited_na"),
-    ))
+    sc.counters(&fm).context("the follower's /metrics")?;
+    Ok(follower)
 }
 
 /// Waits until director `id`'s STATS64 counters (through `lvsctl list --stats`) show `n`
