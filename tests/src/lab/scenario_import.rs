@@ -115,8 +115,16 @@ virtual_server fwmark 5 {{
 }}
 "#
     );
+    (main, included, expected_listing(lab))
+}
+
+/// What `ipvsadm -Ln` must show for the import scenario's keepalived.conf, written out by hand.
+fn expected_listing(lab: &Lab) -> String {
+    let (v4, v6) = (lab.c.vip4, lab.c.vip6);
+    let (r1, r2) = (lab.reals[0].ipv4, lab.reals[1].ipv4);
+    let (r16, r26) = (lab.reals[0].ipv6, lab.reals[1].ipv6);
     // The sorry server is not in the table while real servers are available.
-    let listing = format!(
+    format!(
         "IP Virtual Server version 1.2.1 (size=4096)
 Prot LocalAddress:Port Scheduler Flags
   -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
@@ -136,8 +144,7 @@ FWM  5 lc persistent 300 mask 255.255.255.0
   -> {r1}:0             Route   1      0          0
   -> {r2}:0             Route   2      0          0
 "
-    );
-    (main, included, listing)
+    )
 }
 
 /// `lvsctl import KIND FILE`: the config it prints and its warnings (without the `lvsctl:
