@@ -128,7 +128,7 @@ impl Global {
             }
             .load()
             .map(Some)
-            .map_err(|e| anyhow::anyhow!("{}", e.replacen("tls.", "--", 1))),
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().replacen("tls.", "--", 1))),
             (None, None, None, false) => anyhow::bail!(
                 "no client certificate: give --ca, --cert and --key (or LVSCTL_CA, LVSCTL_CERT, \
                  LVSCTL_KEY), or --insecure for directors started with --insecure"

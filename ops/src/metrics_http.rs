@@ -56,11 +56,23 @@ where
     }
 }
 
+/// Why the endpoint could not start; the message names the config key `metrics.listen`.
+/// The cause is part of each message (callers and tests compare the text), so it is kept as a
+/// plain field rather than a `source`: error-chain printers would repeat it.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsHttpError {
+    #[error("metrics.listen: cannot listen on {addr}: {error}")]
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+}
+
 /// Binds the metrics address; the error names `metrics.listen`.
-pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, MetricsHttpError> {
     tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("metrics.listen: cannot listen on {addr}: {e}"))
+        .map_err(|error| MetricsHttpError::Bind { addr, error })
 }
 
 /// Serves `/metrics` on `listener` until `stop` completes; `render` produces each scrape.

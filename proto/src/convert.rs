@@ -7,19 +7,25 @@ use std::str::FromStr;
 use cluster_core::diff::{Change, ChangeOp};
 use cluster_core::error::CommandError;
 use cluster_core::model::*;
-use cluster_core::names::UnknownName;
 use cluster_core::state::HistoryEntry;
 
 use crate::v1 as pb;
 
 type R<T> = Result<T, CommandError>;
 
-fn parse<T: FromStr<Err: std::fmt::Display>>(field: &str, v: &str) -> R<T> {
+/// Any model type's parse error becomes the field's message through its Display text.
+fn parse<T: FromStr>(field: &str, v: &str) -> R<T>
+where
+    T::Err: std::fmt::Display,
+{
     v.parse()
         .map_err(|e: T::Err| CommandError::invalid(field, e.to_string()))
 }
 
-fn parse_or<T: FromStr<Err: std::fmt::Display> + Default>(field: &str, v: &str) -> R<T> {
+fn parse_or<T: FromStr + Default>(field: &str, v: &str) -> R<T>
+where
+    T::Err: std::fmt::Display,
+{
     if v.is_empty() {
         Ok(T::default())
     } else {
@@ -323,10 +329,7 @@ pub fn sync_from_pb(s: &pb::SyncSettings) -> R<SyncSettings> {
         })?,
     };
     Ok(SyncSettings {
-        mode: s
-            .mode
-            .parse()
-            .map_err(|e: UnknownName| CommandError::invalid("sync.mode", e.to_string()))?,
+        mode: parse("sync.mode", &s.mode)?,
         interface: s.interface.clone(),
         syncid,
         group: if s.group.is_empty() {

@@ -49,19 +49,85 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn read(field: &str, path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{field}: cannot read {}: {e}", path.display()))
+/// Why key material or an endpoint could not be built. Every message names the `[tls]` key
+/// (`tls.ca`, `tls.cert`, `tls.key`) and the file, or the address.
+/// The cause is part of each message (callers and tests compare the text), so it is kept as a
+/// plain field rather than a `source`: error-chain printers would repeat it.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{field}: cannot read {}: {error}", path.display())]
+    Read {
+        field: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{field}: {} is not PEM certificates: {error}", path.display())]
+    NotPemCertificates {
+        field: &'static str,
+        path: PathBuf,
+        error: rustls::pki_types::pem::Error,
+    },
+    #[error("{field}: {} holds no CERTIFICATE block", path.display())]
+    NoCertificate { field: &'static str, path: PathBuf },
+    /// The CA certificate is refused as a trust anchor.
+    #[error("tls.ca: {}: {error}", path.display())]
+    CaRejected { path: PathBuf, error: rustls::Error },
+    /// No client verifier can be built from the CA.
+    #[error("tls.ca: {}: {error}", path.display())]
+    CaVerifier {
+        path: PathBuf,
+        error: rustls::server::VerifierBuilderError,
+    },
+    #[error("tls.key: {} is not a PEM private key: {error}", path.display())]
+    NotPemKey {
+        path: PathBuf,
+        error: rustls::pki_types::pem::Error,
+    },
+    #[error("tls: {0}")]
+    Protocols(rustls::Error),
+    #[error("tls.key: {} does not fit tls.cert {}: {error}", key.display(), cert.display())]
+    KeyMismatch {
+        key: PathBuf,
+        cert: PathBuf,
+        error: rustls::Error,
+    },
+    #[error("bad address {addr:?}: {error}")]
+    BadAddress {
+        addr: String,
+        error: tonic::transport::Error,
+    },
+    #[error("TLS for {addr}: {error}")]
+    ClientConfig {
+        addr: String,
+        error: tonic::transport::Error,
+    },
 }
 
-fn certs(field: &str, path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+fn read(field: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|error| TlsError::Read {
+        field,
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+fn certs(
+    field: &'static str,
+    path: &Path,
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{field}: {} is not PEM certificates: {e}", path.display()))?;
+        .map_err(|error| TlsError::NotPemCertificates {
+            field,
+            path: path.to_path_buf(),
+            error,
+        })?;
     if certs.is_empty() {
-        return Err(format!(
-            "{field}: {} holds no CERTIFICATE block",
-            path.display()
-        ));
+        return Err(TlsError::NoCertificate {
+            field,
+            path: path.to_path_buf(),
+        });
     }
     Ok(certs)
 }
@@ -69,37 +135,37 @@ fn certs(field: &str, path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'sta
 impl TlsFiles {
     /// Reads the three files and checks that they fit: the CA and certificate parse, the key
     /// parses and belongs to the certificate. Errors name the key (`ca`, `cert`, `key`) and file.
-    pub fn load(&self) -> Result<Tls, String> {
+    pub fn load(&self) -> Result<Tls, TlsError> {
         let ca_pem = read("tls.ca", &self.ca)?;
         let cert_pem = read("tls.cert", &self.cert)?;
         let key_pem = read("tls.key", &self.key)?;
         let mut roots = RootCertStore::empty();
         for c in certs("tls.ca", &self.ca, &ca_pem)? {
-            roots
-                .add(c)
-                .map_err(|e| format!("tls.ca: {}: {e}", self.ca.display()))?;
+            roots.add(c).map_err(|error| TlsError::CaRejected {
+                path: self.ca.clone(),
+                error,
+            })?;
         }
         let chain = certs("tls.cert", &self.cert, &cert_pem)?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-            format!(
-                "tls.key: {} is not a PEM private key: {e}",
-                self.key.display()
-            )
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|error| TlsError::NotPemKey {
+            path: self.key.clone(),
+            error,
         })?;
         let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
             .build()
-            .map_err(|e| format!("tls.ca: {}: {e}", self.ca.display()))?;
+            .map_err(|error| TlsError::CaVerifier {
+                path: self.ca.clone(),
+                error,
+            })?;
         let mut server = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("tls: {e}"))?
+            .map_err(TlsError::Protocols)?
             .with_client_cert_verifier(Arc::new(LoggingVerifier(verifier)))
             .with_single_cert(chain, key)
-            .map_err(|e| {
-                format!(
-                    "tls.key: {} does not fit tls.cert {}: {e}",
-                    self.key.display(),
-                    self.cert.display()
-                )
+            .map_err(|error| TlsError::KeyMismatch {
+                key: self.key.clone(),
+                cert: self.cert.clone(),
+                error,
             })?;
         server.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Tls {
@@ -144,14 +210,21 @@ impl Tls {
 
 /// An endpoint for `addr` (`host:port`): `https://` with mTLS when `tls` is given, else
 /// plaintext `http://`.
-pub fn endpoint(addr: &str, tls: Option<&Tls>) -> Result<Endpoint, String> {
+pub fn endpoint(addr: &str, tls: Option<&Tls>) -> Result<Endpoint, TlsError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let ep = Endpoint::from_shared(format!("{scheme}://{addr}"))
-        .map_err(|e| format!("bad address {addr:?}: {e}"))?;
+    let ep = Endpoint::from_shared(format!("{scheme}://{addr}")).map_err(|error| {
+        TlsError::BadAddress {
+            addr: addr.to_string(),
+            error,
+        }
+    })?;
     match tls {
         Some(t) => ep
             .tls_config(t.client_config(addr))
-            .map_err(|e| format!("TLS for {addr}: {e}")),
+            .map_err(|error| TlsError::ClientConfig {
+                addr: addr.to_string(),
+                error,
+            }),
         None => Ok(ep),
     }
 }

@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::collect::{self, Sampler};
+use crate::collect;
 use crate::config::Config;
+use crate::sample::Sampler;
 use crate::shared::Shared;
 use crate::{client, control, metrics};
 
@@ -21,13 +22,13 @@ pub async fn run(cfg: Config, tls: Option<lvs_proto::tls::Tls>) -> Result<()> {
              on the path can read or forge them"
         );
     }
-    cfg.require_directors().map_err(|e| anyhow!(e))?;
+    cfg.require_directors()?;
     std::fs::create_dir_all(&cfg.state_dir)
         .with_context(|| format!("creating state_dir {}", cfg.state_dir.display()))?;
     let shared = Arc::new(Shared::new(&cfg)?);
     let mut sampler = Sampler::new(PathBuf::from("/proc"), cfg.ports.clone());
     // A first sample sets the CPU baseline, so the first report covers a real interval.
-    sampler.sample().map_err(|e| anyhow!(e))?;
+    sampler.sample()?;
     let listener = control::bind(&cfg.control_socket)?;
     let metrics_listener = match cfg.metrics_listen {
         Some(a) => Some(metrics::bind(a).await?),

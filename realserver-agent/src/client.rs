@@ -153,7 +153,7 @@ async fn stream(
     };
     let endpoint = match lvs_proto::tls::endpoint(target, tls) {
         Ok(e) => e,
-        Err(e) => return failed(e),
+        Err(e) => return failed(e.to_string()),
     }
     .connect_timeout(CONNECT_TIMEOUT)
     .tcp_nodelay(true)

@@ -131,27 +131,19 @@ impl Config {
 
     /// The key material `run` dials directors with, or plaintext when `insecure`; errors name
     /// the `[tls]` key and file.
-    pub fn transport(&self, insecure: bool) -> Result<Option<lvs_proto::tls::Tls>, String> {
+    pub fn transport(&self, insecure: bool) -> Result<Option<lvs_proto::tls::Tls>, ConfigError> {
         match (&self.tls, insecure) {
-            (Some(_), true) => {
-                Err("--insecure: the config has a [tls] section; remove one of the two".into())
-            }
-            (Some(f), false) => f.load().map(Some),
+            (Some(_), true) => Err(ConfigError::InsecureWithTls),
+            (Some(f), false) => Ok(Some(f.load()?)),
             (None, true) => Ok(None),
-            (None, false) => Err(
-                "tls: no [tls] section (ca, cert, key; see `lvsctl pki issue agent`); pass \
-                 --insecure to report in plaintext to directors started with --insecure"
-                    .into(),
-            ),
+            (None, false) => Err(ConfigError::NoTls),
         }
     }
 
     /// `run` needs directors to report to.
-    pub fn require_directors(&self) -> Result<(), String> {
+    pub fn require_directors(&self) -> Result<(), ConfigError> {
         if self.directors.is_empty() {
-            return Err(
-                "directors: at least one director API address (\"HOST:PORT\") is required".into(),
-            );
+            return Err(ConfigError::NoDirectors);
         }
         Ok(())
     }
@@ -177,115 +169,133 @@ pub fn system_hostname() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Parses and validates a configuration; `hostname` supplies the default `name`.
-pub fn parse(text: &str, hostname: impl FnOnce() -> Option<String>) -> Result<Config, String> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+/// A configuration the agent refuses. Messages name the key and, where there is one, the value
+/// as written (`directors[0] = "10.0.0.1": expected HOST:PORT ...`).
+/// The cause is part of each message (callers and tests compare the text), so it is kept as a
+/// plain field rather than a `source`: error-chain printers would repeat it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not TOML, or not the shape of the config (unknown key, wrong type, unknown enum value).
+    #[error("{0}")]
+    Syntax(String),
+    #[error("name = {value:?}: {error}")]
+    Name { value: String, error: NameError },
+    #[error("name: not set and the host name is unknown")]
+    NoHostName,
+    #[error("name (from the host name {value:?}): {error}")]
+    HostName { value: String, error: NameError },
+    #[error("directors[{index}] = {value:?}: {error}")]
+    Director {
+        index: usize,
+        value: String,
+        error: DirectorError,
+    },
+    #[error("setup.vips[{index}] = {value:?}: {error}")]
+    Vip {
+        index: usize,
+        value: String,
+        error: VipError,
+    },
+    /// Any other key with a rejected value: `key` names it with the value, `reason` says why.
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+    #[error("addresses: empty; leave it out to report the host's global addresses")]
+    NoAddresses,
+    #[error("directors: at least one director API address (\"HOST:PORT\") is required")]
+    NoDirectors,
+    #[error("--insecure: the config has a [tls] section; remove one of the two")]
+    InsecureWithTls,
+    #[error(
+        "tls: no [tls] section (ca, cert, key; see `lvsctl pki issue agent`); pass \
+         --insecure to report in plaintext to directors started with --insecure"
+    )]
+    NoTls,
+    #[error(transparent)]
+    Tls(#[from] lvs_proto::tls::TlsError),
+}
 
-    let name = match raw.name {
-        Some(n) => {
-            validate_name(&n).map_err(|e| format!("name = {n:?}: {e}"))?;
-            n
+impl ConfigError {
+    fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            key: key.into(),
+            reason: reason.into(),
         }
-        None => {
-            let h = hostname().ok_or("name: not set and the host name is unknown")?;
-            validate_name(&h).map_err(|e| format!("name (from the host name {h:?}): {e}"))?;
-            h
-        }
-    };
-
-    let mut directors = Vec::new();
-    for (i, d) in raw.directors.iter().enumerate() {
-        let a = parse_director(d).map_err(|e| format!("directors[{i}] = {d:?}: {e}"))?;
-        if directors.contains(&a) {
-            return Err(format!("directors[{i}] = {d:?}: listed twice"));
-        }
-        directors.push(a);
     }
+}
 
+/// An agent name the directors would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("must be 1 to 64 characters")]
+    Length,
+    #[error("may only hold letters, digits, '.', '-' and '_'")]
+    Characters,
+}
+
+/// A director API address that is not "HOST:PORT".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectorError {
+    #[error("only http:// is supported")]
+    Scheme,
+    #[error("expected HOST:PORT, e.g. \"10.0.0.1:7000\"")]
+    NotHostPort,
+    #[error("expected HOST:PORT with a port 1..=65535")]
+    Port,
+    #[error("unbalanced '[' in the host")]
+    UnbalancedBracket,
+    #[error("not an IPv6 address inside [ ]")]
+    NotIpv6,
+    #[error("an IPv6 host needs brackets: \"[2001:db8::1]:7000\"")]
+    Ipv6NeedsBrackets,
+}
+
+/// A VIP that is not a single unicast address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VipError {
+    #[error("not an IP address")]
+    Address,
+    /// A prefix other than the host prefix; `host_len` is 32 or 128.
+    #[error("a VIP is a single address: give no prefix or /{host_len}")]
+    Prefix { host_len: &'static str },
+    /// Unspecified, multicast or loopback.
+    #[error("not a unicast address")]
+    NotUnicast,
+}
+
+/// Parses and validates a configuration; `hostname` supplies the default `name`.
+pub fn parse(text: &str, hostname: impl FnOnce() -> Option<String>) -> Result<Config, ConfigError> {
+    let raw: RawConfig =
+        toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string().trim().to_string()))?;
+    let name = agent_name(raw.name, hostname)?;
+    let directors = directors(&raw.directors)?;
     let interval_ms = raw.interval_ms.unwrap_or(DEFAULT_INTERVAL_MS);
     if !INTERVAL_RANGE.contains(&interval_ms) {
-        return Err(format!(
-            "interval_ms = {interval_ms}: must be between {} and {}",
-            INTERVAL_RANGE.start(),
-            INTERVAL_RANGE.end()
+        return Err(ConfigError::invalid(
+            format!("interval_ms = {interval_ms}"),
+            format!(
+                "must be between {} and {}",
+                INTERVAL_RANGE.start(),
+                INTERVAL_RANGE.end()
+            ),
         ));
     }
-
-    let setup = match raw.setup {
-        Some(s) => {
-            let mut vips = Vec::new();
-            for (i, v) in s.vips.iter().enumerate() {
-                let a = parse_vip(v).map_err(|e| format!("setup.vips[{i}] = {v:?}: {e}"))?;
-                if vips.contains(&a) {
-                    return Err(format!("setup.vips[{i}] = {v:?}: listed twice"));
-                }
-                vips.push(a);
-            }
-            Some(SetupSpec { mode: s.mode, vips })
-        }
-        None => None,
-    };
-
-    let addresses = match raw.addresses {
-        Some(list) => {
-            let mut out = Vec::new();
-            for (i, a) in list.iter().enumerate() {
-                let ip: IpAddr = a
-                    .parse()
-                    .map_err(|_| format!("addresses[{i}] = {a:?}: not an IP address"))?;
-                if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
-                    return Err(format!(
-                        "addresses[{i}] = {a:?}: not a unicast address of this host"
-                    ));
-                }
-                if out.contains(&ip) {
-                    return Err(format!("addresses[{i}] = {a:?}: listed twice"));
-                }
-                if setup.as_ref().is_some_and(|s| s.vips.contains(&ip)) {
-                    return Err(format!(
-                        "addresses[{i}] = {a:?}: is a VIP of [setup]; list the real-server \
-                         addresses (RIPs) the directors forward to"
-                    ));
-                }
-                out.push(ip);
-            }
-            if out.is_empty() {
-                return Err(
-                    "addresses: empty; leave it out to report the host's global addresses".into(),
-                );
-            }
-            Some(out)
-        }
-        None => None,
-    };
-
-    let mut seen = BTreeSet::new();
-    for (i, p) in raw.ports.iter().enumerate() {
-        if *p == 0 {
-            return Err(format!("ports[{i}] = 0: not a port"));
-        }
-        if !seen.insert(*p) {
-            return Err(format!("ports[{i}] = {p}: listed twice"));
-        }
-    }
-
-    let metrics_listen = match raw.metrics.and_then(|m| m.listen) {
-        None => None,
-        Some(v) => {
-            let a: std::net::SocketAddr = v.parse().map_err(|_| {
-                format!("metrics.listen = {v:?}: not HOST:PORT with a numeric IP address")
-            })?;
-            if a.port() == 0 {
-                return Err(format!("metrics.listen = {v:?}: port 0; give a fixed port"));
-            }
-            Some(a)
-        }
-    };
-
-    let mut probes = Vec::new();
-    for (i, p) in raw.probe.into_iter().enumerate() {
-        probes.push(validate_probe(i, p, interval_ms)?);
-    }
+    let setup = raw.setup.map(setup_section).transpose()?;
+    let addresses = raw
+        .addresses
+        .map(|list| addresses(&list, setup.as_ref()))
+        .transpose()?;
+    ports(&raw.ports)?;
+    let metrics_listen = raw
+        .metrics
+        .and_then(|m| m.listen)
+        .map(|v| metrics_listen(&v))
+        .transpose()?;
+    let probes = raw
+        .probe
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| validate_probe(i, p, interval_ms))
+        .collect::<Result<Vec<_>, _>>()?;
 
     Ok(Config {
         name,
@@ -306,42 +316,173 @@ pub fn parse(text: &str, hostname: impl FnOnce() -> Option<String>) -> Result<Co
     })
 }
 
-fn validate_probe(i: usize, p: RawProbe, interval_ms: u64) -> Result<ProbeSpec, String> {
+/// `name`, or the host name when it is not set.
+fn agent_name(
+    name: Option<String>,
+    hostname: impl FnOnce() -> Option<String>,
+) -> Result<String, ConfigError> {
+    match name {
+        Some(n) => {
+            validate_name(&n).map_err(|error| ConfigError::Name {
+                value: n.clone(),
+                error,
+            })?;
+            Ok(n)
+        }
+        None => {
+            let h = hostname().ok_or(ConfigError::NoHostName)?;
+            validate_name(&h).map_err(|error| ConfigError::HostName {
+                value: h.clone(),
+                error,
+            })?;
+            Ok(h)
+        }
+    }
+}
+
+/// `directors`, normalised, each at most once.
+fn directors(list: &[String]) -> Result<Vec<String>, ConfigError> {
+    let mut directors = Vec::new();
+    for (i, d) in list.iter().enumerate() {
+        let a = parse_director(d).map_err(|error| ConfigError::Director {
+            index: i,
+            value: d.clone(),
+            error,
+        })?;
+        if directors.contains(&a) {
+            return Err(ConfigError::invalid(
+                format!("directors[{i}] = {d:?}"),
+                "listed twice",
+            ));
+        }
+        directors.push(a);
+    }
+    Ok(directors)
+}
+
+/// `[setup]`: the mode and its VIPs, each at most once.
+fn setup_section(s: RawSetup) -> Result<SetupSpec, ConfigError> {
+    let mut vips = Vec::new();
+    for (i, v) in s.vips.iter().enumerate() {
+        let a = parse_vip(v).map_err(|error| ConfigError::Vip {
+            index: i,
+            value: v.clone(),
+            error,
+        })?;
+        if vips.contains(&a) {
+            return Err(ConfigError::invalid(
+                format!("setup.vips[{i}] = {v:?}"),
+                "listed twice",
+            ));
+        }
+        vips.push(a);
+    }
+    Ok(SetupSpec { mode: s.mode, vips })
+}
+
+/// `addresses`: unicast RIPs, each at most once, none of them a VIP of `[setup]`.
+fn addresses(list: &[String], setup: Option<&SetupSpec>) -> Result<Vec<IpAddr>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, a) in list.iter().enumerate() {
+        let key = || format!("addresses[{i}] = {a:?}");
+        let ip: IpAddr = a
+            .parse()
+            .map_err(|_| ConfigError::invalid(key(), "not an IP address"))?;
+        if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
+            return Err(ConfigError::invalid(
+                key(),
+                "not a unicast address of this host",
+            ));
+        }
+        if out.contains(&ip) {
+            return Err(ConfigError::invalid(key(), "listed twice"));
+        }
+        if setup.is_some_and(|s| s.vips.contains(&ip)) {
+            return Err(ConfigError::invalid(
+                key(),
+                "is a VIP of [setup]; list the real-server addresses (RIPs) the directors \
+                 forward to",
+            ));
+        }
+        out.push(ip);
+    }
+    if out.is_empty() {
+        return Err(ConfigError::NoAddresses);
+    }
+    Ok(out)
+}
+
+/// `ports`: nonzero, each at most once.
+fn ports(list: &[u16]) -> Result<(), ConfigError> {
+    let mut seen = BTreeSet::new();
+    for (i, p) in list.iter().enumerate() {
+        if *p == 0 {
+            return Err(ConfigError::invalid(
+                format!("ports[{i}] = 0"),
+                "not a port",
+            ));
+        }
+        if !seen.insert(*p) {
+            return Err(ConfigError::invalid(
+                format!("ports[{i}] = {p}"),
+                "listed twice",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[metrics] listen`: a numeric socket address with a fixed port.
+fn metrics_listen(v: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    let key = || format!("metrics.listen = {v:?}");
+    let a: std::net::SocketAddr = v
+        .parse()
+        .map_err(|_| ConfigError::invalid(key(), "not HOST:PORT with a numeric IP address"))?;
+    if a.port() == 0 {
+        return Err(ConfigError::invalid(key(), "port 0; give a fixed port"));
+    }
+    Ok(a)
+}
+
+fn validate_probe(i: usize, p: RawProbe, interval_ms: u64) -> Result<ProbeSpec, ConfigError> {
     let f = |field: &str| format!("probe[{i}].{field}");
     if p.port == 0 {
-        return Err(format!("{} = 0: not a port", f("port")));
+        return Err(ConfigError::invalid(
+            format!("{} = 0", f("port")),
+            "not a port",
+        ));
     }
     let timeout_ms = p
         .timeout_ms
         .unwrap_or(DEFAULT_PROBE_TIMEOUT_MS.min(interval_ms));
     // A probe must finish within the interval so every report carries a fresh result.
     if timeout_ms == 0 || timeout_ms > interval_ms {
-        return Err(format!(
-            "{} = {timeout_ms}: must be between 1 and interval_ms ({interval_ms})",
-            f("timeout_ms")
+        return Err(ConfigError::invalid(
+            format!("{} = {timeout_ms}", f("timeout_ms")),
+            format!("must be between 1 and interval_ms ({interval_ms})"),
         ));
     }
     let address = match &p.address {
-        Some(a) => a
-            .parse::<IpAddr>()
-            .map_err(|_| format!("{} = {a:?}: not an IP address", f("address")))?,
+        Some(a) => a.parse::<IpAddr>().map_err(|_| {
+            ConfigError::invalid(format!("{} = {a:?}", f("address")), "not an IP address")
+        })?,
         None => IpAddr::V4(Ipv4Addr::LOCALHOST),
     };
     if p.kind == ProbeKind::Tcp {
         for (name, v) in [("path", &p.path), ("host", &p.host)] {
             if let Some(v) = v {
-                return Err(format!(
-                    "{} = {v:?}: only http probes have a {name}",
-                    f(name)
+                return Err(ConfigError::invalid(
+                    format!("{} = {v:?}", f(name)),
+                    format!("only http probes have a {name}"),
                 ));
             }
         }
     }
     let path = p.path.unwrap_or_else(|| "/".into());
     if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "{} = {path:?}: must start with '/' and contain no spaces",
-            f("path")
+        return Err(ConfigError::invalid(
+            format!("{} = {path:?}", f("path")),
+            "must start with '/' and contain no spaces",
         ));
     }
     let host = p.host.unwrap_or_else(|| match address {
@@ -349,7 +490,10 @@ fn validate_probe(i: usize, p: RawProbe, interval_ms: u64) -> Result<ProbeSpec, 
         IpAddr::V6(a) => format!("[{a}]"),
     });
     if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{} = {host:?}: not a host name", f("host")));
+        return Err(ConfigError::invalid(
+            format!("{} = {host:?}", f("host")),
+            "not a host name",
+        ));
     }
     Ok(ProbeSpec {
         kind: p.kind,
@@ -362,68 +506,64 @@ fn validate_probe(i: usize, p: RawProbe, interval_ms: u64) -> Result<ProbeSpec, 
 }
 
 /// The directors' rule for agent names.
-fn validate_name(n: &str) -> Result<(), &'static str> {
+fn validate_name(n: &str) -> Result<(), NameError> {
     if n.is_empty() || n.len() > 64 {
-        return Err("must be 1 to 64 characters");
+        return Err(NameError::Length);
     }
     if !n
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
     {
-        return Err("may only hold letters, digits, '.', '-' and '_'");
+        return Err(NameError::Characters);
     }
     Ok(())
 }
 
 /// Normalises a director API address: "HOST:PORT" or "[IPV6]:PORT", optionally prefixed with
 /// "http://". Also used for the leader hints directors send.
-pub fn parse_director(s: &str) -> Result<String, String> {
+pub fn parse_director(s: &str) -> Result<String, DirectorError> {
     let rest = s.strip_prefix("http://").unwrap_or(s);
     if rest.contains("://") {
-        return Err("only http:// is supported".into());
+        return Err(DirectorError::Scheme);
     }
     let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or("expected HOST:PORT, e.g. \"10.0.0.1:7000\"")?;
+    let (host, port) = rest.rsplit_once(':').ok_or(DirectorError::NotHostPort)?;
     let port: u16 = port
         .parse()
         .ok()
         .filter(|p| *p != 0)
-        .ok_or("expected HOST:PORT with a port 1..=65535")?;
+        .ok_or(DirectorError::Port)?;
     if host.is_empty() || host.contains('/') {
-        return Err("expected HOST:PORT, e.g. \"10.0.0.1:7000\"".into());
+        return Err(DirectorError::NotHostPort);
     }
     if let Some(inner) = host.strip_prefix('[') {
         let inner = inner
             .strip_suffix(']')
-            .ok_or("unbalanced '[' in the host")?;
+            .ok_or(DirectorError::UnbalancedBracket)?;
         inner
             .parse::<std::net::Ipv6Addr>()
-            .map_err(|_| "not an IPv6 address inside [ ]")?;
+            .map_err(|_| DirectorError::NotIpv6)?;
     } else if host.contains(':') {
-        return Err("an IPv6 host needs brackets: \"[2001:db8::1]:7000\"".into());
+        return Err(DirectorError::Ipv6NeedsBrackets);
     }
     Ok(format!("{host}:{port}"))
 }
 
 /// A VIP: an address, optionally with its host prefix ("/32", "/128").
-pub fn parse_vip(s: &str) -> Result<IpAddr, String> {
+pub fn parse_vip(s: &str) -> Result<IpAddr, VipError> {
     let (addr, plen) = match s.split_once('/') {
         Some((a, p)) => (a, Some(p)),
         None => (s, None),
     };
-    let ip: IpAddr = addr.parse().map_err(|_| "not an IP address".to_string())?;
+    let ip: IpAddr = addr.parse().map_err(|_| VipError::Address)?;
     let host_len = if ip.is_ipv4() { "32" } else { "128" };
     if let Some(p) = plen {
         if p != host_len {
-            return Err(format!(
-                "a VIP is a single address: give no prefix or /{host_len}"
-            ));
+            return Err(VipError::Prefix { host_len });
         }
     }
     if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
-        return Err("not a unicast address".into());
+        return Err(VipError::NotUnicast);
     }
     Ok(ip)
 }
@@ -437,7 +577,7 @@ mod tests {
     }
 
     fn err(text: &str) -> String {
-        parse(text, host).unwrap_err()
+        parse(text, host).unwrap_err().to_string()
     }
 
     #[test]
@@ -453,8 +593,12 @@ mod tests {
         assert!(c.setup.is_none());
         assert!(c.require_directors().is_ok());
         let c = parse("", host).unwrap();
-        assert!(c.require_directors().unwrap_err().contains("directors"));
-        assert!(parse("", || None).unwrap_err().contains("name"));
+        assert!(c
+            .require_directors()
+            .unwrap_err()
+            .to_string()
+            .contains("directors"));
+        assert!(parse("", || None).unwrap_err().to_string().contains("name"));
     }
 
     #[test]

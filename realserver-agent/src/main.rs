@@ -3,6 +3,7 @@
 //! drains the host for maintenance (`drain`/`ready`/`status`/`metric` over the control socket).
 
 mod agent;
+mod atomic_file;
 mod check;
 mod client;
 mod collect;
@@ -13,13 +14,14 @@ mod metrics;
 mod prepare;
 mod probe;
 mod procfs;
+mod sample;
 mod setup;
 mod shared;
 mod status;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
@@ -131,19 +133,8 @@ enum Cmd {
     },
 }
 
-fn parse_vip_arg(s: &str) -> Result<IpAddr, String> {
+fn parse_vip_arg(s: &str) -> Result<IpAddr, config::VipError> {
     config::parse_vip(s)
-}
-
-/// Writes `data` to `path` through a temporary file and a rename, creating the directory.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 fn init_logging() {
@@ -293,7 +284,7 @@ fn main_inner(args: Args) -> Result<i32> {
             name,
             value,
         } => {
-            shared::validate_metric(&name, value).map_err(|e| anyhow!(e))?;
+            shared::validate_metric(&name, value)?;
             control::request(
                 &socket.socket,
                 &Request::Metric { name, value },

@@ -10,7 +10,7 @@ use lvs_ops::openmetrics::{counter, gauge, gauges};
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Unit;
 
-use crate::shared::{Counts, Shared, StatusView};
+use crate::shared::{Counts, ProbeView, ReportView, Shared, StatusView};
 
 /// Everything one scrape shows.
 pub struct Snapshot {
@@ -19,7 +19,7 @@ pub struct Snapshot {
     pub status: StatusView,
 }
 
-/// Every family of one scrape.
+/// Every family of one scrape: the report stream's, then the last sample's.
 fn families(e: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
     let Snapshot {
         version,
@@ -83,9 +83,14 @@ fn families(e: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
         None,
         i64::from(s.draining),
     )?;
-    let Some(r) = &s.last_report else {
-        return Ok(());
-    };
+    match &s.last_report {
+        Some(r) => sample_families(e, r),
+        None => Ok(()),
+    }
+}
+
+/// The families of the last report's sample: CPU, load, memory, connections, probes, app metrics.
+fn sample_families(e: &mut DescriptorEncoder, r: &ReportView) -> fmt::Result {
     // Unit::Ratios would name them `_ratios`; the convention is `_ratio`.
     let ratio = Unit::Other("ratio".into());
     gauge(
@@ -136,8 +141,7 @@ fn families(e: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
             .map(|c| (vec![("port", c.port.to_string())], c.established as i64))
             .collect(),
     )?;
-    let probe =
-        |p: &crate::shared::ProbeView| vec![("kind", p.kind.clone()), ("port", p.port.to_string())];
+    let probe = |p: &ProbeView| vec![("kind", p.kind.clone()), ("port", p.port.to_string())];
     gauges(
         e,
         "probe_up",

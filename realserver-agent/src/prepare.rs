@@ -74,7 +74,7 @@ pub async fn setup(want: &Wanted, state_file: &Path, dry_run: bool) -> Result<()
         .map(|(k, _)| k)
         .collect();
     let (current, links) = net.host_state(&keys).await?;
-    let plan = setup::plan_setup(want, &current, &state).map_err(|e| anyhow!(e))?;
+    let plan = setup::plan_setup(want, &current, &state)?;
     for n in &plan.notes {
         eprintln!("{n}");
     }

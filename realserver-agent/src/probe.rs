@@ -10,6 +10,31 @@ use tokio::net::TcpStream;
 
 use crate::config::{ProbeKind, ProbeSpec};
 
+/// Why a probe failed; its text is the `error` of the probe result the director sees.
+/// The cause is part of each message (callers and tests compare the text), so it is kept as a
+/// plain field rather than a `source`: error-chain printers would repeat it.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("timed out after {} ms", .0.as_millis())]
+    Timeout(std::time::Duration),
+    #[error("connect {addr}: {error}")]
+    Connect {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("sending the request: {0}")]
+    Send(std::io::Error),
+    #[error("reading the response: {0}")]
+    Read(std::io::Error),
+    #[error("connection closed without a response")]
+    NoResponse,
+    #[error("not an HTTP response")]
+    NotHttp,
+    /// A status outside 2xx/3xx.
+    #[error("status {0}")]
+    Status(u16),
+}
+
 /// Responses are read to their end, but no further than this.
 const MAX_RESPONSE: usize = 1 << 20;
 
@@ -18,7 +43,7 @@ pub async fn run(spec: &ProbeSpec) -> pb::Probe {
     let start = Instant::now();
     let outcome = match tokio::time::timeout(spec.timeout, attempt(spec)).await {
         Ok(r) => r,
-        Err(_) => Err(format!("timed out after {} ms", spec.timeout.as_millis())),
+        Err(_) => Err(ProbeError::Timeout(spec.timeout)),
     };
     let (ok, latency_us, error) = match outcome {
         Ok(()) => (
@@ -26,7 +51,7 @@ pub async fn run(spec: &ProbeSpec) -> pb::Probe {
             (start.elapsed().as_micros() as u64).max(1),
             String::new(),
         ),
-        Err(e) => (false, 0, e),
+        Err(e) => (false, 0, e.to_string()),
     };
     pb::Probe {
         port: spec.port as u32,
@@ -37,11 +62,11 @@ pub async fn run(spec: &ProbeSpec) -> pb::Probe {
     }
 }
 
-async fn attempt(spec: &ProbeSpec) -> Result<(), String> {
+async fn attempt(spec: &ProbeSpec) -> Result<(), ProbeError> {
     let addr = SocketAddr::new(spec.address, spec.port);
     let mut s = TcpStream::connect(addr)
         .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
+        .map_err(|error| ProbeError::Connect { addr, error })?;
     if spec.kind == ProbeKind::Tcp {
         return Ok(());
     }
@@ -52,14 +77,11 @@ async fn attempt(spec: &ProbeSpec) -> Result<(), String> {
     );
     s.write_all(req.as_bytes())
         .await
-        .map_err(|e| format!("sending the request: {e}"))?;
+        .map_err(ProbeError::Send)?;
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 8192];
     loop {
-        let n = s
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("reading the response: {e}"))?;
+        let n = s.read(&mut chunk).await.map_err(ProbeError::Read)?;
         if n == 0 {
             break;
         }
@@ -68,17 +90,15 @@ async fn attempt(spec: &ProbeSpec) -> Result<(), String> {
             break;
         }
     }
-    let status = http_status(&buf).ok_or_else(|| {
-        if buf.is_empty() {
-            "connection closed without a response".to_string()
-        } else {
-            "not an HTTP response".to_string()
-        }
+    let status = http_status(&buf).ok_or(if buf.is_empty() {
+        ProbeError::NoResponse
+    } else {
+        ProbeError::NotHttp
     })?;
     if (200..400).contains(&status) {
         Ok(())
     } else {
-        Err(format!("status {status}"))
+        Err(ProbeError::Status(status))
     }
 }
 

@@ -3,6 +3,24 @@
 
 use std::collections::BTreeMap;
 
+/// A /proc file whose content is not what the kernel writes; the message names the file and
+/// quotes the offending part.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProcError {
+    #[error("/proc/stat: bad cpu line {0:?}")]
+    BadCpuLine(String),
+    #[error("/proc/stat: short cpu line {0:?}")]
+    ShortCpuLine(String),
+    #[error("/proc/stat: no aggregate cpu line")]
+    NoCpuLine,
+    #[error("/proc/loadavg: unexpected content {0:?}")]
+    Loadavg(String),
+    #[error("/proc/meminfo: no MemTotal")]
+    NoMemTotal,
+    #[error("/proc/net/tcp: bad local address {0:?}")]
+    BadLocalAddress(String),
+}
+
 /// Aggregate CPU time counters (the "cpu" line of /proc/stat), in clock ticks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CpuTimes {
@@ -31,7 +49,7 @@ impl CpuTimes {
 }
 
 /// The aggregate CPU times and the number of CPUs ("cpuN" lines).
-pub fn parse_stat(text: &str) -> Result<(CpuTimes, u32), String> {
+pub fn parse_stat(text: &str) -> Result<(CpuTimes, u32), ProcError> {
     let mut agg = None;
     let mut cpus = 0u32;
     for line in text.lines() {
@@ -41,9 +59,9 @@ pub fn parse_stat(text: &str) -> Result<(CpuTimes, u32), String> {
                 let v: Vec<u64> = f
                     .map(|x| x.parse::<u64>())
                     .collect::<Result<_, _>>()
-                    .map_err(|_| format!("/proc/stat: bad cpu line {line:?}"))?;
+                    .map_err(|_| ProcError::BadCpuLine(line.to_string()))?;
                 if v.len() < 4 {
-                    return Err(format!("/proc/stat: short cpu line {line:?}"));
+                    return Err(ProcError::ShortCpuLine(line.to_string()));
                 }
                 let g = |i: usize| v.get(i).copied().unwrap_or(0);
                 agg = Some(CpuTimes {
@@ -61,7 +79,7 @@ pub fn parse_stat(text: &str) -> Result<(CpuTimes, u32), String> {
             _ => {}
         }
     }
-    let agg = agg.ok_or("/proc/stat: no aggregate cpu line")?;
+    let agg = agg.ok_or(ProcError::NoCpuLine)?;
     Ok((agg, cpus.max(1)))
 }
 
@@ -81,7 +99,7 @@ pub fn cpu_fractions(prev: &CpuTimes, cur: &CpuTimes) -> Option<(f64, f64)> {
 }
 
 /// The 1, 5 and 15 minute load averages.
-pub fn parse_loadavg(text: &str) -> Result<[f64; 3], String> {
+pub fn parse_loadavg(text: &str) -> Result<[f64; 3], ProcError> {
     let mut f = text.split_ascii_whitespace();
     let mut out = [0.0; 3];
     for o in &mut out {
@@ -89,14 +107,14 @@ pub fn parse_loadavg(text: &str) -> Result<[f64; 3], String> {
             .next()
             .and_then(|x| x.parse::<f64>().ok())
             .filter(|x| x.is_finite() && *x >= 0.0)
-            .ok_or_else(|| format!("/proc/loadavg: unexpected content {:?}", text.trim()))?;
+            .ok_or_else(|| ProcError::Loadavg(text.trim().to_string()))?;
     }
     Ok(out)
 }
 
 /// MemTotal and MemAvailable in bytes (MemFree + Buffers + Cached on kernels before 3.14, which
 /// have no MemAvailable).
-pub fn parse_meminfo(text: &str) -> Result<(u64, u64), String> {
+pub fn parse_meminfo(text: &str) -> Result<(u64, u64), ProcError> {
     let mut fields = BTreeMap::new();
     for line in text.lines() {
         let Some((k, v)) = line.split_once(':') else {
@@ -112,7 +130,7 @@ pub fn parse_meminfo(text: &str) -> Result<(u64, u64), String> {
         let mult = if unit == Some("kB") { 1024 } else { 1 };
         fields.insert(k.trim(), n.saturating_mul(mult));
     }
-    let total = *fields.get("MemTotal").ok_or("/proc/meminfo: no MemTotal")?;
+    let total = *fields.get("MemTotal").ok_or(ProcError::NoMemTotal)?;
     let available = match fields.get("MemAvailable") {
         Some(a) => *a,
         None => ["MemFree", "Buffers", "Cached"]
@@ -125,7 +143,7 @@ pub fn parse_meminfo(text: &str) -> Result<(u64, u64), String> {
 
 /// Adds the established connections (state 01) of /proc/net/tcp or tcp6 whose local port is a
 /// key of `counts`.
-pub fn count_established(text: &str, counts: &mut BTreeMap<u16, u32>) -> Result<(), String> {
+pub fn count_established(text: &str, counts: &mut BTreeMap<u16, u32>) -> Result<(), ProcError> {
     for line in text.lines().skip(1) {
         let mut f = line.split_ascii_whitespace();
         let (Some(_sl), Some(local), Some(_remote), Some(state)) =
@@ -139,7 +157,7 @@ pub fn count_established(text: &str, counts: &mut BTreeMap<u16, u32>) -> Result<
         let port = local
             .rsplit_once(':')
             .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
-            .ok_or_else(|| format!("/proc/net/tcp: bad local address {local:?}"))?;
+            .ok_or_else(|| ProcError::BadLocalAddress(local.to_string()))?;
         if let Some(c) = counts.get_mut(&port) {
             *c += 1;
         }

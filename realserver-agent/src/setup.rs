@@ -9,6 +9,15 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+/// Why setup cannot be planned: the host lacks a sysctl or device the mode needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("sysctl {0} does not exist")]
+    NoSysctl(String),
+    #[error("device {0} does not exist")]
+    NoDevice(String),
+}
+
 /// How the directors forward to this real server.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -196,11 +205,15 @@ fn host_prefix(a: IpAddr) -> u8 {
 /// Plans setup. Order matters: ARP sysctls first (so the host never answers ARP for a VIP it
 /// just got), then links up, then addresses. VIPs that an earlier setup added but that are no
 /// longer wanted (on that device) are removed.
-pub fn plan_setup(want: &Wanted, host: &HostState, state: &SetupState) -> Result<Plan, String> {
+pub fn plan_setup(
+    want: &Wanted,
+    host: &HostState,
+    state: &SetupState,
+) -> std::result::Result<Plan, PlanError> {
     let mut plan = Plan::default();
     for (key, w) in wanted_sysctls(want) {
         let Some(cur) = host.sysctls.get(&key) else {
-            return Err(format!("sysctl {key} does not exist"));
+            return Err(PlanError::NoSysctl(key));
         };
         if w.ok.contains(&cur.as_str()) {
             plan.unchanged += 1;
@@ -222,7 +235,7 @@ pub fn plan_setup(want: &Wanted, host: &HostState, state: &SetupState) -> Result
     devs.dedup();
     for dev in &devs {
         let Some(link) = host.links.get(*dev) else {
-            return Err(format!("device {dev} does not exist"));
+            return Err(PlanError::NoDevice(dev.to_string()));
         };
         if link.up {
             plan.unchanged += 1;
@@ -388,7 +401,7 @@ pub fn load_state(path: &Path) -> Result<Option<SetupState>> {
 /// Writes the state file atomically (creating its directory).
 pub fn save_state(path: &Path, state: &SetupState) -> Result<()> {
     let text = serde_json::to_string_pretty(state).expect("state serialises");
-    crate::write_atomic(path, text.as_bytes())
+    crate::atomic_file::write_atomic(path, text.as_bytes())
         .with_context(|| format!("writing state file {}", path.display()))
 }
 
@@ -542,7 +555,9 @@ mod tests {
             tunnel_modules(&want, &names),
             vec![("ipip", "tunl0"), ("ip6_tunnel", "ip6tnl0")]
         );
-        let e = plan_setup(&want, &h, &SetupState::default()).unwrap_err();
+        let e = plan_setup(&want, &h, &SetupState::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("tunl0"), "{e}");
 
         let mut h = fresh_host(true);

@@ -6,20 +6,63 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use lvs_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
-use crate::collect::Sample;
 use crate::config::Config;
+use crate::sample::Sample;
 
 /// App metrics not refreshed within this many intervals are dropped from reports.
 pub const METRIC_TTL_INTERVALS: u32 = 3;
 /// At most this many distinct app metrics (a report must stay small).
 pub const MAX_METRICS: usize = 64;
+
+/// An application metric the agent refuses; the message names the metric and the value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MetricError {
+    #[error("metric name {0:?}: must be 1 to 64 characters of [a-z0-9_]")]
+    BadName(String),
+    #[error("metric {name}: value {value} is not a finite number")]
+    NotFinite { name: String, value: f64 },
+    #[error("metric busy: value {0} is out of range: must be between 0 and 1")]
+    BusyOutOfRange(f64),
+    #[error("metric {name}: value {value} is out of range: must not be negative")]
+    Negative { name: String, value: f64 },
+    #[error("metric {0}: too many metrics (at most {MAX_METRICS})")]
+    TooMany(String),
+}
+
+/// Why a drain was not confirmed by a director.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AckError {
+    #[error("the agent is shutting down")]
+    ShuttingDown,
+    #[error(
+        "no director acknowledged the report within {} ({link}); draining stays set and is \
+         reported once a director answers",
+        humantime::format_duration(*timeout)
+    )]
+    Timeout { timeout: Duration, link: LinkState },
+    #[error("director {director} rejected the report: {error}")]
+    Rejected { director: String, error: String },
+    #[error("`ready` was requested before the drain was acknowledged")]
+    ReadyRequested,
+}
+
+/// The director connection when an acknowledgement did not come, for [`AckError::Timeout`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LinkState {
+    #[error("connected to {0}, no acknowledgement yet")]
+    Connected(String),
+    #[error("no director reachable: {0}")]
+    Unreachable(String),
+    #[error("not connected to a director yet")]
+    NotConnected,
+}
 
 /// The latest acknowledgement, for drain waiters.
 #[derive(Clone, Debug, Default)]
@@ -83,37 +126,29 @@ pub struct Shared {
     pub reports_sent: Arc<AtomicU64>,
 }
 
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Checks an application metric: name `[a-z0-9_]{1,64}`, finite value; "busy" is a fraction
 /// and "rps"/"inflight" are counts, as the director reads them.
-pub fn validate_metric(name: &str, value: f64) -> Result<(), String> {
+pub fn validate_metric(name: &str, value: f64) -> Result<(), MetricError> {
     if name.is_empty()
         || name.len() > 64
         || !name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     {
-        return Err(format!(
-            "metric name {name:?}: must be 1 to 64 characters of [a-z0-9_]"
-        ));
+        return Err(MetricError::BadName(name.to_string()));
     }
     if !value.is_finite() {
-        return Err(format!(
-            "metric {name}: value {value} is not a finite number"
-        ));
+        return Err(MetricError::NotFinite {
+            name: name.to_string(),
+            value,
+        });
     }
     match name {
-        "busy" if !(0.0..=1.0).contains(&value) => Err(format!(
-            "metric busy: value {value} is out of range: must be between 0 and 1"
-        )),
-        "rps" | "inflight" if value < 0.0 => Err(format!(
-            "metric {name}: value {value} is out of range: must not be negative"
-        )),
+        "busy" if !(0.0..=1.0).contains(&value) => Err(MetricError::BusyOutOfRange(value)),
+        "rps" | "inflight" if value < 0.0 => Err(MetricError::Negative {
+            name: name.to_string(),
+            value,
+        }),
         _ => Ok(()),
     }
 }
@@ -182,7 +217,7 @@ impl Shared {
             agent: self.name.clone(),
             addresses: g.addresses.clone(),
             seq,
-            sent_unix_ms: unix_ms(SystemTime::now()),
+            sent_unix_ms: lvs_ops::clock::unix_ms(),
             interval_ms: self.interval.as_millis() as u32,
             cpu_busy: s.cpu_busy,
             cpu_steal: s.cpu_steal,
@@ -213,13 +248,11 @@ impl Shared {
         self.lock().addresses = a;
     }
 
-    pub fn set_metric(&self, name: &str, value: f64) -> Result<(), String> {
+    pub fn set_metric(&self, name: &str, value: f64) -> Result<(), MetricError> {
         validate_metric(name, value)?;
         let mut g = self.lock();
         if !g.metrics.contains_key(name) && g.metrics.len() >= MAX_METRICS {
-            return Err(format!(
-                "metric {name}: too many metrics (at most {MAX_METRICS})"
-            ));
+            return Err(MetricError::TooMany(name.to_string()));
         }
         g.metrics.insert(name.to_string(), (value, Instant::now()));
         Ok(())
@@ -239,7 +272,7 @@ impl Shared {
             info!(draining, "drain state changed");
         }
         let text = serde_json::to_string(&Persisted { draining }).expect("serialises");
-        let warning = crate::write_atomic(&self.state_file, text.as_bytes())
+        let warning = crate::atomic_file::write_atomic(&self.state_file, text.as_bytes())
             .err()
             .map(|e| {
                 format!(
@@ -256,34 +289,30 @@ impl Shared {
 
     /// Waits until a director acknowledges a report with seq ≥ `seq` and returns that ack;
     /// errors when it was rejected, when draining was switched off meanwhile, or on timeout.
-    pub async fn wait_ack(&self, seq: u64, timeout: Duration) -> Result<AckSeen, String> {
+    pub async fn wait_ack(&self, seq: u64, timeout: Duration) -> Result<AckSeen, AckError> {
         let mut rx = self.acks.subscribe();
         let wait = rx.wait_for(|a| a.seq >= seq);
         let ack = match tokio::time::timeout(timeout, wait).await {
             Ok(Ok(a)) => a.clone(),
-            Ok(Err(_)) => return Err("the agent is shutting down".into()),
+            Ok(Err(_)) => return Err(AckError::ShuttingDown),
             Err(_) => {
                 let g = self.lock();
-                let why = match (&g.connected, &g.last_error) {
-                    (Some((d, _)), _) => format!("connected to {d}, no acknowledgement yet"),
-                    (None, Some(e)) => format!("no director reachable: {e}"),
-                    (None, None) => "not connected to a director yet".into(),
+                let link = match (&g.connected, &g.last_error) {
+                    (Some((d, _)), _) => LinkState::Connected(d.clone()),
+                    (None, Some(e)) => LinkState::Unreachable(e.clone()),
+                    (None, None) => LinkState::NotConnected,
                 };
-                return Err(format!(
-                    "no director acknowledged the report within {} ({why}); draining stays \
-                     set and is reported once a director answers",
-                    humantime::format_duration(timeout)
-                ));
+                return Err(AckError::Timeout { timeout, link });
             }
         };
         if !ack.error.is_empty() {
-            return Err(format!(
-                "director {} rejected the report: {}",
-                ack.director, ack.error
-            ));
+            return Err(AckError::Rejected {
+                director: ack.director,
+                error: ack.error,
+            });
         }
         if !self.draining() {
-            return Err("`ready` was requested before the drain was acknowledged".into());
+            return Err(AckError::ReadyRequested);
         }
         Ok(ack)
     }
@@ -480,15 +509,18 @@ mod tests {
         assert!(validate_metric("queue_depth_2", -3.0).is_ok());
         assert!(validate_metric("busy", 1.5)
             .unwrap_err()
+            .to_string()
             .contains("between 0 and 1"));
         assert!(validate_metric("rps", -1.0).is_err());
         assert!(validate_metric("Busy", 0.1)
             .unwrap_err()
+            .to_string()
             .contains("[a-z0-9_]"));
         assert!(validate_metric("", 0.1).is_err());
         assert!(validate_metric(&"a".repeat(65), 0.1).is_err());
         assert!(validate_metric("x", f64::NAN)
             .unwrap_err()
+            .to_string()
             .contains("finite"));
         assert!(validate_metric("x", f64::INFINITY).is_err());
     }
@@ -526,7 +558,8 @@ mod tests {
         let e = s
             .wait_ack(seq, Duration::from_millis(50))
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not connected"), "{e}");
         let s2 = s.clone();
         let waiter = tokio::spawn(async move { s2.wait_ack(seq, Duration::from_secs(5)).await });
@@ -546,7 +579,8 @@ mod tests {
         let e = s
             .wait_ack(seq + 1, Duration::from_secs(1))
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown addresses"), "{e}");
         let st = s.status();
         assert_eq!(st.last_ack.unwrap().error, "unknown addresses");

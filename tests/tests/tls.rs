@@ -43,7 +43,7 @@ enum Dial<'a> {
 
 async fn connect(addr: &str, how: Dial<'_>) -> Result<Channel, String> {
     let ep = match how {
-        Dial::As(t) => lvs_proto::tls::endpoint(addr, Some(t))?,
+        Dial::As(t) => lvs_proto::tls::endpoint(addr, Some(t)).map_err(|e| e.to_string())?,
         Dial::NoCert(pki) => {
             let ca = std::fs::read(pki.join("ca.pem")).unwrap();
             Endpoint::from_shared(format!("https://{addr}"))
@@ -55,7 +55,7 @@ async fn connect(addr: &str, how: Dial<'_>) -> Result<Channel, String> {
                 )
                 .map_err(|e| e.to_string())?
         }
-        Dial::Plain => lvs_proto::tls::endpoint(addr, None)?,
+        Dial::Plain => lvs_proto::tls::endpoint(addr, None).map_err(|e| e.to_string())?,
     };
     ep.connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(5))

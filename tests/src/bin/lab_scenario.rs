@@ -194,30 +194,7 @@ fn bench_reconcile(services: usize) -> Result<String> {
     let client = c.client.clone();
     c.wait_leader(Duration::from_secs(60));
 
-    let addr = |i: usize| format!("10.{}.{}.{}", 64 + i / 65536, (i / 256) % 256, i % 256);
-    let real = |i: usize, j: usize| {
-        format!(
-            "10.200.{}.{}",
-            (i * 4 + j) / 250 % 250,
-            1 + (i * 4 + j) % 250
-        )
-    };
-    let mut rules = String::new();
-    let mut toml = String::new();
-    for i in 0..services {
-        let vip = addr(i);
-        let _ = writeln!(rules, "-A -t {vip}:80 -s wlc");
-        let _ = writeln!(toml, "[[service]]\nkey = \"tcp/{vip}:80\"\n");
-        for j in 0..4 {
-            let rip = real(i, j);
-            let _ = writeln!(rules, "-a -t {vip}:80 -r {rip}:80 -g -w {}", j + 1);
-            let _ = writeln!(
-                toml,
-                "[[service.reals]]\naddress = \"{rip}\"\nport = 80\nweight = {}\n",
-                j + 1
-            );
-        }
-    }
+    let (rules, toml) = bench_tables(services);
     let objects = services * 5;
     let dir = c.dir.path().to_path_buf();
     let rules_file = dir.join("rules.ipvsadm");
@@ -261,8 +238,8 @@ fn bench_reconcile(services: usize) -> Result<String> {
     );
 
     // One weight among all those objects.
-    let target = addr(services / 2);
-    let rip = real(services / 2, 2);
+    let target = bench_addr(services / 2);
+    let rip = bench_real(services / 2, 2);
     let before = status["incremental_passes"].as_u64().unwrap_or(0);
     let t = Instant::now();
     c.lvsctl_ok(&[
@@ -303,6 +280,41 @@ fn bench_reconcile(services: usize) -> Result<String> {
         "RESULT reconcile_s={reconcile_s:.3} ipvsadm_restore_s={ipvsadm_s:.3} ratio={:.3} single_change_ms={single_ms:.2}",
         reconcile_s / ipvsadm_s
     ))
+}
+
+/// Service `i`'s VIP in the reconcile benchmark.
+fn bench_addr(i: usize) -> String {
+    format!("10.{}.{}.{}", 64 + i / 65536, (i / 256) % 256, i % 256)
+}
+
+/// Real server `j` of service `i` in the reconcile benchmark.
+fn bench_real(i: usize, j: usize) -> String {
+    format!(
+        "10.200.{}.{}",
+        (i * 4 + j) / 250 % 250,
+        1 + (i * 4 + j) % 250
+    )
+}
+
+/// The reconcile benchmark's `services` × 4 real servers as `ipvsadm -R` rules and as a config.
+fn bench_tables(services: usize) -> (String, String) {
+    let mut rules = String::new();
+    let mut toml = String::new();
+    for i in 0..services {
+        let vip = bench_addr(i);
+        let _ = writeln!(rules, "-A -t {vip}:80 -s wlc");
+        let _ = writeln!(toml, "[[service]]\nkey = \"tcp/{vip}:80\"\n");
+        for j in 0..4 {
+            let rip = bench_real(i, j);
+            let _ = writeln!(rules, "-a -t {vip}:80 -r {rip}:80 -g -w {}", j + 1);
+            let _ = writeln!(
+                toml,
+                "[[service.reals]]\naddress = \"{rip}\"\nport = 80\nweight = {}\n",
+                j + 1
+            );
+        }
+    }
+    (rules, toml)
 }
 
 /// Services plus destinations in the kernel table, as `ipvsadm -Ln` shows them.
