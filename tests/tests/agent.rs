@@ -640,10 +640,7 @@ fn drain_ready_status_and_metrics() {
     let seen = d.reports().len();
     // A report of the old process may still have been in flight, and the new process may have
     // replaced its first report before it connected: tell them apart by when they were sent.
-    let restarted = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let restarted = lvs_ops::clock::unix_ms();
     a.start();
     let first = a.wait(
         "a report after the restart",

@@ -4,7 +4,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use lvs_ops::clock::unix_ms;
 
 use cluster_core::model::Config;
 use lvs_proto::convert;
@@ -18,13 +20,6 @@ const SETTLE: Duration = Duration::from_secs(20);
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(3000);
 /// A request without quorum must answer within about twice the request timeout.
 const UNAVAILABLE_BOUND: Duration = Duration::from_millis(7000);
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 fn others(c: &Cluster, id: u64) -> Vec<u64> {
     c.ids().into_iter().filter(|x| *x != id).collect()
@@ -1440,7 +1435,7 @@ async fn history_and_watch_record_who_did_what() {
         )
         .into_inner();
 
-    let t0 = now_ms();
+    let t0 = unix_ms();
     let mut la = c.admin(leader).await;
     let mut fa = c.admin(f).await;
     c.ok(
@@ -1499,7 +1494,7 @@ async fn history_and_watch_record_who_did_what() {
         .await,
         "edit real",
     );
-    let t1 = now_ms();
+    let t1 = unix_ms();
 
     let h = c.ok(c.history(f, false).await, "history").entries;
     assert_eq!(h.len(), 3, "{h:?}");

@@ -13,7 +13,12 @@ use lvs_tests::{bin, real, service, Cluster};
 const SERVICE: &str = "tcp/10.0.0.1:80";
 
 fn addr(c: &Cluster, id: u64) -> SocketAddr {
-    c.nodes[c.idx(id)].metrics_addr.parse().unwrap()
+    let d = c.node(id);
+    d.metrics_addr
+        .as_deref()
+        .expect("loopback directors serve /metrics")
+        .parse()
+        .unwrap()
 }
 
 /// Scrapes director `id` (off the runtime: the client blocks).

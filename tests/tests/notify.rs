@@ -116,7 +116,8 @@ fn director_notifies_ready_watchdog_and_stopping() {
         "READY=1 without the status: {ready:?}"
     );
     // READY means serving: both listeners accept at that moment.
-    for addr in [&d.api_addr, &d.raft_addr] {
+    for addr in [d.api_addr(), d.raft_addr()] {
+        let addr = addr.as_str();
         std::net::TcpStream::connect(addr)
             .unwrap_or_else(|e| panic!("READY=1 but {addr} does not accept: {e}"));
     }

@@ -79,10 +79,7 @@ fn report(agent: &str, addr: &str, seq: u64) -> pb::AgentReport {
         agent: agent.into(),
         addresses: vec![addr.into()],
         seq,
-        sent_unix_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64,
+        sent_unix_ms: lvs_ops::clock::unix_ms(),
         interval_ms: 1000,
         cpu_busy: 0.2,
         cpus: 4,

@@ -4,7 +4,9 @@
 //! columns of `cluster status`. Needs root, `ip` and `nft`; builds on `cargo build --bins`.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use lvs_ops::clock::unix_ms;
 
 use cluster_core::vip::frames::{self, fmt_mac, Mac, ARP_REQUEST, BROADCAST};
 use lvs_tests::ensure;
@@ -13,13 +15,6 @@ use lvs_tests::vip_cluster::{
 };
 
 const FRAME_TIMEOUT: Duration = Duration::from_secs(3);
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as u64
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -367,7 +362,7 @@ fn a_director_starting_with_the_vips_on_its_interface_removes_them() {
         "restarted director {f} removed the leftover VIPs {:.1} ms after it was started",
         ms(t.elapsed())
     );
-    let log = c.log_of(f);
+    let log = c.log_text(f);
     ensure!(
         c,
         log.contains("removed VIP left by an earlier run"),
@@ -445,7 +440,7 @@ fn vip_set_and_del_change_the_leaders_addresses_without_a_restart() {
         c.is_running(leader),
         "leader {leader} is no longer running"
     );
-    let starts = c.log_of(leader).matches("director started").count();
+    let starts = c.log_text(leader).matches("director started").count();
     ensure!(
         c,
         starts == 1,

@@ -251,7 +251,7 @@ fn partition_heal_leaves_the_new_leader_holding_the_vips() {
         obs.wait_answering(&new_mac, Duration::from_secs(2)),
         "new leader {new} does not answer ARP for {v4}"
     );
-    let released_before = c.log_of(new).matches("releasing the VIPs").count();
+    let released_before = c.log_text(new).matches("releasing the VIPs").count();
     let t_heal = obs.started_at().elapsed();
     c.node(old).host.unblock().expect("unblock");
     // The namespace side: the new leader's VIPs stay put while the old leader rejoins.
@@ -273,7 +273,7 @@ fn partition_heal_leaves_the_new_leader_holding_the_vips() {
         .collect();
     let intervals = answer_intervals(&after, Duration::from_millis(20));
     let gaps = silent_gaps(&intervals);
-    let released_after = c.log_of(new).matches("releasing the VIPs").count();
+    let released_after = c.log_text(new).matches("releasing the VIPs").count();
     eprintln!(
         "heal of director {old}'s partition: leader {new} -> {leader}; times {new} released the VIPs during the heal: {}; ARP silent gaps after the heal: {:?}",
         released_after - released_before,

@@ -136,7 +136,7 @@ forward = "masq"
     assert!(out.ok(), "apply: {}{}", out.stdout, out.stderr);
 
     // A follower refuses agents and names the leader.
-    let api = |id: u64| c.nodes[c.idx(id)].api_addr.clone();
+    let api = |id: u64| c.api_addr(id);
     let e = match Stream::open(&api(follower)).await {
         Err(e) => e,
         Ok(mut s) => s
