@@ -9,6 +9,7 @@ pub mod lab;
 pub mod lab_run;
 pub mod metrics;
 pub mod netns;
+pub mod serial;
 pub mod traffic;
 pub mod vip_cluster;
 

@@ -73,6 +73,7 @@ fn model(c: &Cluster, r: &pb::GetConfigResponse) -> Config {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lvsctl_writes_lists_reports_status_and_survives_a_dead_first_endpoint() {
+    let _turn = lvs_tests::serial::group("lvsctl_cli");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -296,6 +297,7 @@ async fn lvsctl_writes_lists_reports_status_and_survives_a_dead_first_endpoint()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lvsctl_apply_rejects_bad_files_naming_line_column_and_field() {
+    let _turn = lvs_tests::serial::group("lvsctl_cli");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -379,6 +381,7 @@ async fn lvsctl_apply_rejects_bad_files_naming_line_column_and_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lvsctl_dry_run_apply_export_and_reapply_round_trip() {
+    let _turn = lvs_tests::serial::group("lvsctl_cli");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;

@@ -170,6 +170,7 @@ async fn wait_members(c: &Cluster, on: &[u64], want: &[u64], voters: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_through_follower_is_visible_on_all_three() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -224,6 +225,7 @@ async fn write_through_follower_is_visible_on_all_three() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_leader_is_replaced_and_catches_up_after_restart() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let old = c.wait_running_leader(SETTLE).await;
@@ -315,6 +317,7 @@ fn stop_all_cleanly(c: &mut Cluster) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_all_and_restart_keeps_config_revision_and_history() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -401,6 +404,7 @@ async fn sigterm_all_and_restart_keeps_config_revision_and_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_purged_logs_restart_and_lagging_follower_install() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::snapshotting());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -470,6 +474,7 @@ async fn snapshots_purged_logs_restart_and_lagging_follower_install() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fourth_director_joins_as_learner_then_voter_and_is_removed() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -647,6 +652,7 @@ async fn fourth_director_joins_as_learner_then_voter_and_is_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_input_is_rejected_with_code_field_and_value() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1066,6 +1072,7 @@ fn model_of(c: &Cluster, cfg: &pb::Config) -> Config {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_dry_run_then_atomic_apply_of_rich_config() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1342,6 +1349,7 @@ async fn check_no_quorum(c: &Cluster, survivor: u64, rev: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_quorum_on_surviving_leader_answers_unavailable_then_recovers() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1368,6 +1376,7 @@ async fn no_quorum_on_surviving_leader_answers_unavailable_then_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_quorum_on_surviving_follower_answers_unavailable_then_recovers() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1418,6 +1427,7 @@ async fn next_event(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_and_watch_record_who_did_what() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1632,6 +1642,7 @@ async fn history_and_watch_record_who_did_what() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_on_leader_exits_zero_and_others_elect() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1668,6 +1679,7 @@ async fn sigterm_on_leader_exits_zero_and_others_elect() {
 /// Unavailable in bounded time *with* `x-lvs-leader` naming the leader's API address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_quorum_with_a_known_leader_answers_unavailable_with_leader_hint() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(5, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1733,6 +1745,7 @@ async fn no_quorum_with_a_known_leader_answers_unavailable_with_leader_hint() {
 /// logs were compacted into snapshots in between.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_of_every_director_loses_no_acknowledged_write() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::snapshotting());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1770,6 +1783,7 @@ async fn kill9_of_every_director_loses_no_acknowledged_write() {
 /// in order, whether they arrive as replay or with the snapshot install.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_on_a_follower_is_contiguous_across_snapshot_install() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::snapshotting());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1819,6 +1833,7 @@ async fn watch_on_a_follower_is_contiguous_across_snapshot_install() {
 /// the removed director does not go on calling itself the leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_the_leader_hands_over_and_the_removed_director_says_so() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let old = c.wait_running_leader(SETTLE).await;

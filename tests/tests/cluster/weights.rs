@@ -100,6 +100,7 @@ fn real_state<'a>(s: &'a pb::AgentsState, addr: &str) -> Option<&'a pb::RealStat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_health_and_drains_shape_the_weights() {
+    let _turn = lvs_tests::serial::group("weights");
     let mut c = Cluster::start(3);
     let _logs: LogsOnPanic = c.logs_on_panic();
     let leader = c.wait_leader(SETTLE).await;
