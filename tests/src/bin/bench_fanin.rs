@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lvs_ops::clock::unix_ms;
-
 use lvs_proto::v1 as pb;
 use lvs_proto::v1::admin_client::AdminClient;
 use lvs_proto::v1::agent_reports_client::AgentReportsClient;

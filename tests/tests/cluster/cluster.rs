@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lvs_ops::clock::unix_ms;
-
 use cluster_core::model::Config;
+use lvs_ops::clock::unix_ms;
 use lvs_proto::convert;
 use lvs_proto::v1 as pb;
 use lvs_tests::{real, service, with_principal, Cluster, Timing, RICH_CONFIG};

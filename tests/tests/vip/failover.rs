@@ -6,9 +6,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use lvs_ops::clock::unix_ms;
-
 use cluster_core::vip::frames::{self, fmt_mac, Mac, ARP_REQUEST, BROADCAST};
+use lvs_ops::clock::unix_ms;
 use lvs_tests::ensure;
 use lvs_tests::vip_cluster::{
     cluster_with_vips, FrameCapture, NetCluster, HOLDER_TIMEOUT, LEADER_TIMEOUT,
