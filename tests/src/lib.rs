@@ -1,6 +1,7 @@
 //! Harness for cluster-level tests and benchmarks: real `director` processes on loopback or in
-//! network namespaces (`cluster`), the namespaces themselves (`netns`), VIP helpers (`vip_cluster`),
-//! traffic and metrics helpers, request fixtures, and the real-kernel lab (`lab`, `lab_run`).
+//! network namespaces (`cluster`), the namespaces themselves (`netns`), VIP helpers
+//! (`vip_cluster`), traffic and metrics helpers, request fixtures (`fixtures`), turns that keep
+//! the test files sharing a binary apart (`serial`), and the real-kernel lab (`lab`, `lab_run`).
 //! The common names are re-exported here: `Cluster` is the loopback cluster.
 
 pub mod cluster;
