@@ -15,7 +15,7 @@ deps:
 	  echo "installing iproute2 and nftables"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables; \
 	fi
-	@# systemd-analyze checks the unit files (tests/tests/systemd_units.rs, deb-check).
+	@# systemd-analyze checks the unit files (tests/tests/packaging/systemd_units.rs, deb-check).
 	@if ! command -v systemd-analyze >/dev/null; then \
 	  echo "installing systemd (for systemd-analyze)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; \

@@ -17,8 +17,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use lvs_ops::clock::unix_ms;
 use lvs_proto::v1 as pb;
 use lvs_proto::v1::admin_client::AdminClient;
 use lvs_proto::v1::agent_reports_client::AgentReportsClient;
@@ -103,13 +104,6 @@ fn agent_addr(i: usize) -> Ipv4Addr {
 
 fn service_key(s: usize) -> String {
     format!("tcp/10.255.{}.{}:80", s / 250, s % 250 + 1)
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// xorshift64*: plenty for noise, and no dependency.

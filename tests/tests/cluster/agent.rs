@@ -336,6 +336,7 @@ fn http_server() -> u16 {
 
 #[test]
 fn reports_arrive_every_interval_with_sane_values() {
+    let _turn = lvs_tests::serial::group("agent");
     let d = FakeDirector::start();
     // Two established connections on a served port.
     let served = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -413,6 +414,7 @@ fn reports_arrive_every_interval_with_sane_values() {
 
 #[test]
 fn follows_the_leader_hint() {
+    let _turn = lvs_tests::serial::group("agent");
     let leader = FakeDirector::start();
     let follower = FakeDirector::start();
     *follower.state.redirect.lock().unwrap() = Some(leader.addr.clone());
@@ -432,6 +434,7 @@ fn follows_the_leader_hint() {
 
 #[test]
 fn reconnects_after_the_director_restarts() {
+    let _turn = lvs_tests::serial::group("agent");
     let mut d = FakeDirector::start();
     let mut a = Agent::new(&basic_config(&[&d.addr]));
     a.start();
@@ -455,6 +458,7 @@ fn reconnects_after_the_director_restarts() {
 /// sample, the probe and the drain flag show.
 #[test]
 fn metrics_endpoint_follows_reports_acks_and_reconnects() {
+    let _turn = lvs_tests::serial::group("agent");
     use lvs_tests::metrics::{http_get, scrape, Metrics};
     let mut d = FakeDirector::start();
     let served = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -549,6 +553,7 @@ fn metrics_endpoint_follows_reports_acks_and_reconnects() {
 
 #[test]
 fn drain_ready_status_and_metrics() {
+    let _turn = lvs_tests::serial::group("agent");
     let d = FakeDirector::start();
     let mut a = Agent::new(&basic_config(&[&d.addr]));
     a.start();
@@ -640,10 +645,7 @@ fn drain_ready_status_and_metrics() {
     let seen = d.reports().len();
     // A report of the old process may still have been in flight, and the new process may have
     // replaced its first report before it connected: tell them apart by when they were sent.
-    let restarted = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let restarted = lvs_ops::clock::unix_ms();
     a.start();
     let first = a.wait(
         "a report after the restart",
@@ -674,6 +676,7 @@ fn drain_ready_status_and_metrics() {
 
 #[test]
 fn ack_errors_are_logged_once_and_fail_drain() {
+    let _turn = lvs_tests::serial::group("agent");
     let d = FakeDirector::start();
     *d.state.ack_error.lock().unwrap() = "unknown address 192.0.2.10".into();
     let mut a = Agent::new(&basic_config(&[&d.addr]));
@@ -700,6 +703,7 @@ fn ack_errors_are_logged_once_and_fail_drain() {
 
 #[test]
 fn bad_config_fails_naming_the_field() {
+    let _turn = lvs_tests::serial::group("agent");
     let cases = [
         (
             "directors = [\"127.0.0.1:1\"]\ninterval_ms = 5\n",
@@ -789,6 +793,7 @@ fn agent_ok(h: &Host, args: &[&str]) -> String {
 
 #[test]
 fn setup_and_teardown_dr_in_a_namespace() {
+    let _turn = lvs_tests::serial::group("agent");
     let mut topo = Topology::new();
     let h = topo.add_host("rs1");
     let vip4 = topo.ipv4_for(200);
@@ -892,6 +897,7 @@ fn setup_and_teardown_dr_in_a_namespace() {
 /// not (some CI kernels), setup must fail naming the module — both are asserted, never skipped.
 #[test]
 fn setup_tun_in_a_namespace() {
+    let _turn = lvs_tests::serial::group("agent");
     let mut topo = Topology::new();
     let h = topo.add_host("rs1");
     let vip = topo.ipv4_for(201);
@@ -942,6 +948,7 @@ fn setup_tun_in_a_namespace() {
 /// is matched to its real server, and a drain shows up in the leader's `GetAgents`.
 #[test]
 fn real_directors_take_reports_and_drain() {
+    let _turn = lvs_tests::serial::group("agent");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut c = lvs_tests::Cluster::start(3);
     let _logs = c.logs_on_panic();

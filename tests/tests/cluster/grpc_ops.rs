@@ -14,6 +14,7 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_reflection_answer_on_the_api_port() {
+    let _turn = lvs_tests::serial::group("grpc_ops");
     let mut c = Cluster::start(1);
     let _logs = c.logs_on_panic();
     c.wait_leader(Duration::from_secs(20)).await;

@@ -13,7 +13,12 @@ use lvs_tests::{bin, real, service, Cluster};
 const SERVICE: &str = "tcp/10.0.0.1:80";
 
 fn addr(c: &Cluster, id: u64) -> SocketAddr {
-    c.nodes[c.idx(id)].metrics_addr.parse().unwrap()
+    let d = c.node(id);
+    d.metrics_addr
+        .as_deref()
+        .expect("loopback directors serve /metrics")
+        .parse()
+        .unwrap()
 }
 
 /// Scrapes director `id` (off the runtime: the client blocks).
@@ -118,6 +123,7 @@ fn check_raft(id: u64, m: &Metrics, leader: u64, term: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raft_config_and_failover_in_metrics() {
+    let _turn = lvs_tests::serial::group("metrics");
     let mut c = Cluster::start(3);
     let _logs = c.logs_on_panic();
     c.wait_leader(Duration::from_secs(20)).await;
@@ -252,6 +258,7 @@ fn check(config: &str) -> std::process::Output {
 
 #[test]
 fn bad_metrics_listen_fails_check_naming_key_and_value() {
+    let _turn = lvs_tests::serial::group("metrics");
     let base = "node_id = 1\nraft_addr = \"127.0.0.1:7101\"\napi_addr = \"127.0.0.1:7001\"\ndata_dir = \"/tmp/lvs-metrics-check\"\n";
     let ok = check(&format!("{base}[metrics]\nlisten = \"127.0.0.1:9100\"\n"));
     assert!(

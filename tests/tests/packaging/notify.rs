@@ -102,6 +102,7 @@ fn stop(mut child: Child, notify: &Notify, seen: &mut Vec<String>) -> Option<i32
 
 #[test]
 fn director_notifies_ready_watchdog_and_stopping() {
+    let _turn = lvs_tests::serial::group("notify");
     let c = Cluster::new_stopped(1, Timing::default());
     let d = &c.nodes[0];
     let notify = Notify::new();
@@ -116,7 +117,8 @@ fn director_notifies_ready_watchdog_and_stopping() {
         "READY=1 without the status: {ready:?}"
     );
     // READY means serving: both listeners accept at that moment.
-    for addr in [&d.api_addr, &d.raft_addr] {
+    for addr in [d.api_addr(), d.raft_addr()] {
+        let addr = addr.as_str();
         std::net::TcpStream::connect(addr)
             .unwrap_or_else(|e| panic!("READY=1 but {addr} does not accept: {e}"));
     }
@@ -137,6 +139,7 @@ fn director_notifies_ready_watchdog_and_stopping() {
 
 #[test]
 fn agent_notifies_ready_watchdog_and_stopping() {
+    let _turn = lvs_tests::serial::group("notify");
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("agent.sock");
     let cfg = dir.path().join("agent.toml");

@@ -4,9 +4,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use cluster_core::model::Config;
+use lvs_ops::clock::unix_ms;
 use lvs_proto::convert;
 use lvs_proto::v1 as pb;
 use lvs_tests::{real, service, with_principal, Cluster, Timing, RICH_CONFIG};
@@ -18,13 +19,6 @@ const SETTLE: Duration = Duration::from_secs(20);
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(3000);
 /// A request without quorum must answer within about twice the request timeout.
 const UNAVAILABLE_BOUND: Duration = Duration::from_millis(7000);
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 fn others(c: &Cluster, id: u64) -> Vec<u64> {
     c.ids().into_iter().filter(|x| *x != id).collect()
@@ -68,6 +62,94 @@ fn rejected<T: std::fmt::Debug>(
         }
     }
     s
+}
+
+/// One admin write of a rejection table.
+enum Write {
+    AddService(pb::ServiceRequest),
+    EditService(pb::ServiceRequest),
+    DeleteService(pb::ServiceRef),
+    AddReal(pb::RealRequest),
+    EditReal(pb::RealRequest),
+    DeleteReal(pb::RealRef),
+    Apply(pb::ApplyRequest),
+    PutVipGroup(pb::VipGroupRequest),
+    SetSync(pb::SyncRequest),
+}
+
+/// The answer to a write that should have been rejected, printed as it came.
+struct Succeeded(String);
+
+impl std::fmt::Debug for Succeeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn succeeded<T: std::fmt::Debug>(
+    r: Result<tonic::Response<T>, Status>,
+) -> Result<tonic::Response<Succeeded>, Status> {
+    r.map(|ok| ok.map(|m| Succeeded(format!("{m:?}"))))
+}
+
+impl Write {
+    /// Sends the write to director `id`.
+    async fn send(self, c: &Cluster, id: u64) -> Result<tonic::Response<Succeeded>, Status> {
+        let mut a = c.admin(id).await;
+        match self {
+            Write::AddService(r) => succeeded(a.add_service(r).await),
+            Write::EditService(r) => succeeded(a.edit_service(r).await),
+            Write::DeleteService(r) => succeeded(a.delete_service(r).await),
+            Write::AddReal(r) => succeeded(a.add_real(r).await),
+            Write::EditReal(r) => succeeded(a.edit_real(r).await),
+            Write::DeleteReal(r) => succeeded(a.delete_real(r).await),
+            Write::Apply(r) => succeeded(a.apply(r).await),
+            Write::PutVipGroup(r) => succeeded(a.put_vip_group(r).await),
+            Write::SetSync(r) => succeeded(a.set_sync(r).await),
+        }
+    }
+}
+
+/// A row of a rejection table: `write` must fail with `code`, its message starting with the
+/// field path `field` and naming every one of `values`; `what` names the row in failures.
+struct Rejection {
+    what: &'static str,
+    write: Write,
+    code: Code,
+    field: &'static str,
+    values: Vec<String>,
+}
+
+fn row(
+    what: &'static str,
+    write: Write,
+    code: Code,
+    field: &'static str,
+    values: &[&str],
+) -> Rejection {
+    Rejection {
+        what,
+        write,
+        code,
+        field,
+        values: values.iter().map(|v| v.to_string()).collect(),
+    }
+}
+
+/// Sends each row's write to the director `next()` picks, expects its rejection, then checks
+/// on the director `next()` picks after it that the revision is still `revision`.
+async fn expect_rejections(
+    c: &Cluster,
+    rows: impl IntoIterator<Item = Rejection>,
+    next: &mut impl FnMut() -> u64,
+    revision: u64,
+) {
+    for r in rows {
+        let answer = r.write.send(c, next()).await;
+        let values: Vec<&str> = r.values.iter().map(String::as_str).collect();
+        rejected(c, r.what, answer, r.code, r.field, &values);
+        assert_revision(c, next(), revision, r.what).await;
+    }
 }
 
 /// Linearizable read on `id` must show exactly `revision`.
@@ -175,6 +257,7 @@ async fn wait_members(c: &Cluster, on: &[u64], want: &[u64], voters: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_through_follower_is_visible_on_all_three() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -229,6 +312,7 @@ async fn write_through_follower_is_visible_on_all_three() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_leader_is_replaced_and_catches_up_after_restart() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let old = c.wait_running_leader(SETTLE).await;
@@ -320,6 +404,7 @@ fn stop_all_cleanly(c: &mut Cluster) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_all_and_restart_keeps_config_revision_and_history() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -406,6 +491,7 @@ async fn sigterm_all_and_restart_keeps_config_revision_and_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_purged_logs_restart_and_lagging_follower_install() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::snapshotting());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -475,6 +561,7 @@ async fn snapshots_purged_logs_restart_and_lagging_follower_install() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fourth_director_joins_as_learner_then_voter_and_is_removed() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -652,6 +739,7 @@ async fn fourth_director_joins_as_learner_then_voter_and_is_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_input_is_rejected_with_code_field_and_value() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -668,14 +756,6 @@ async fn invalid_input_is_rejected_with_code_field_and_value() {
         via[n % 3]
     };
 
-    macro_rules! check {
-        ($what:expr, $call:expr, $code:expr, $field:expr, $values:expr) => {{
-            let r = $call;
-            rejected(&c, $what, r, $code, $field, $values);
-            assert_revision(&c, next(), rev, $what).await;
-        }};
-    }
-
     let real_req = |r: pb::RealServer| pb::RealRequest {
         service: key.into(),
         real: Some(r),
@@ -686,70 +766,56 @@ async fn invalid_input_is_rejected_with_code_field_and_value() {
         expected_revision: None,
     };
 
-    check!(
-        "unknown scheduler",
-        c.admin(next())
-            .await
-            .add_service(svc_req(service("tcp/10.0.0.2:80", "fastest")))
-            .await,
-        Code::InvalidArgument,
-        "service[tcp/10.0.0.2:80].scheduler",
-        &["fastest"]
-    );
-    check!(
-        "unknown scheduler on edit",
-        c.admin(next())
-            .await
-            .edit_service(svc_req(service(key, "roundrobin")))
-            .await,
-        Code::InvalidArgument,
-        "service[tcp/10.0.0.1:80].scheduler",
-        &["roundrobin"]
-    );
-    check!(
-        "weight 70000",
-        c.admin(next())
-            .await
-            .add_real(real_req(real("10.0.1.2", 80, 70000)))
-            .await,
-        Code::InvalidArgument,
-        "service[tcp/10.0.0.1:80].reals[10.0.1.2:80].weight",
-        &["70000", "65535"]
-    );
-    check!(
-        "weight 70000 on edit",
-        c.admin(next())
-            .await
-            .edit_real(real_req(real("10.0.1.1", 80, 70000)))
-            .await,
-        Code::InvalidArgument,
-        "service[tcp/10.0.0.1:80].reals[10.0.1.1:80].weight",
-        &["70000"]
-    );
-    check!(
-        "lower threshold above upper",
-        c.admin(next())
-            .await
-            .add_real(real_req(pb::RealServer {
+    use Write::*;
+    let bad_reals = [
+        row(
+            "unknown scheduler",
+            AddService(svc_req(service("tcp/10.0.0.2:80", "fastest"))),
+            Code::InvalidArgument,
+            "service[tcp/10.0.0.2:80].scheduler",
+            &["fastest"],
+        ),
+        row(
+            "unknown scheduler on edit",
+            EditService(svc_req(service(key, "roundrobin"))),
+            Code::InvalidArgument,
+            "service[tcp/10.0.0.1:80].scheduler",
+            &["roundrobin"],
+        ),
+        row(
+            "weight 70000",
+            AddReal(real_req(real("10.0.1.2", 80, 70000))),
+            Code::InvalidArgument,
+            "service[tcp/10.0.0.1:80].reals[10.0.1.2:80].weight",
+            &["70000", "65535"],
+        ),
+        row(
+            "weight 70000 on edit",
+            EditReal(real_req(real("10.0.1.1", 80, 70000))),
+            Code::InvalidArgument,
+            "service[tcp/10.0.0.1:80].reals[10.0.1.1:80].weight",
+            &["70000"],
+        ),
+        row(
+            "lower threshold above upper",
+            AddReal(real_req(pb::RealServer {
                 upper_threshold: 10,
                 lower_threshold: 100,
                 ..real("10.0.1.2", 80, 1)
-            }))
-            .await,
-        Code::InvalidArgument,
-        "service[tcp/10.0.0.1:80].reals[10.0.1.2:80].lower_threshold",
-        &["100", "10"]
-    );
-    check!(
-        "IPv6 real under IPv4 service with DR",
-        c.admin(next())
-            .await
-            .add_real(real_req(real("2001:db8::5", 80, 1)))
-            .await,
-        Code::InvalidArgument,
-        "service[tcp/10.0.0.1:80].reals[[2001:db8::5]:80].address",
-        &["2001:db8::5", "tunnel"]
-    );
+            })),
+            Code::InvalidArgument,
+            "service[tcp/10.0.0.1:80].reals[10.0.1.2:80].lower_threshold",
+            &["100", "10"],
+        ),
+        row(
+            "IPv6 real under IPv4 service with DR",
+            AddReal(real_req(real("2001:db8::5", 80, 1))),
+            Code::InvalidArgument,
+            "service[tcp/10.0.0.1:80].reals[[2001:db8::5]:80].address",
+            &["2001:db8::5", "tunnel"],
+        ),
+    ];
+    expect_rejections(&c, bad_reals, &mut next, rev).await;
     // ... but accepted with tunnel forwarding.
     let w = c.ok(
         c.admin(next())
@@ -763,62 +829,9 @@ async fn invalid_input_is_rejected_with_code_field_and_value() {
     );
     rev += 1;
     assert_eq!(w.get_ref().revision, rev);
-    check!(
-        "port 0 on a non-persistent service",
-        c.admin(next())
-            .await
-            .add_service(svc_req(service("tcp/10.0.0.2:0", "rr")))
-            .await,
-        Code::InvalidArgument,
-        "service[tcp/10.0.0.2:0].port",
-        &["port 0"]
-    );
-    check!(
-        "DR real port differs from service port",
-        c.admin(next())
-            .await
-            .add_real(real_req(real("10.0.1.2", 8080, 1)))
-            .await,
-        Code::InvalidArgument,
-        "service[tcp/10.0.0.1:80].reals[10.0.1.2:8080].port",
-        &["8080", "80"]
-    );
-    check!(
-        "duplicate real server",
-        c.admin(next())
-            .await
-            .add_real(real_req(real("10.0.1.1", 80, 3)))
-            .await,
-        Code::AlreadyExists,
-        "service[tcp/10.0.0.1:80].reals[10.0.1.1:80]",
-        &["10.0.1.1:80"]
-    );
+
     let mut dup = service("tcp/10.0.0.7:80", "rr");
     dup.reals = vec![real("10.0.7.1", 80, 1), real("10.0.7.1", 80, 2)];
-    check!(
-        "duplicate real server inside one apply",
-        c.admin(next())
-            .await
-            .apply(pb::ApplyRequest {
-                config: Some(pb::Config {
-                    services: vec![dup.clone()],
-                    ..Default::default()
-                }),
-                dry_run: false,
-                expected_revision: None,
-            })
-            .await,
-        Code::InvalidArgument,
-        "service[tcp/10.0.0.7:80].reals",
-        &["10.0.7.1:80"]
-    );
-    check!(
-        "duplicate real server inside one added service",
-        c.admin(next()).await.add_service(svc_req(dup)).await,
-        Code::InvalidArgument,
-        "service[tcp/10.0.0.7:80].reals",
-        &["10.0.7.1:80"]
-    );
     let persistent = |k: &str, mask: &str| pb::Service {
         persistence: Some(pb::Persistence {
             timeout: 300,
@@ -826,61 +839,94 @@ async fn invalid_input_is_rejected_with_code_field_and_value() {
         }),
         ..service(k, "rr")
     };
-    check!(
-        "IPv4 netmask not contiguous",
-        c.admin(next())
-            .await
-            .add_service(svc_req(persistent("tcp/10.0.0.3:443", "255.0.255.0")))
-            .await,
-        Code::InvalidArgument,
-        "service[tcp/10.0.0.3:443].persistence.netmask",
-        &["255.0.255.0"]
-    );
-    check!(
-        "IPv6 prefix 129",
-        c.admin(next())
-            .await
-            .add_service(svc_req(persistent("tcp/[2001:db8::1]:443", "129")))
-            .await,
-        Code::InvalidArgument,
-        "service[tcp/[2001:db8::1]:443].persistence.netmask",
-        &["129"]
-    );
     let long_if = "averyverylongif0"; // 16 bytes
-    check!(
-        "VIP group interface longer than 15 bytes",
-        c.admin(next())
-            .await
-            .put_vip_group(pb::VipGroupRequest {
+    let bad_objects = [
+        row(
+            "port 0 on a non-persistent service",
+            AddService(svc_req(service("tcp/10.0.0.2:0", "rr"))),
+            Code::InvalidArgument,
+            "service[tcp/10.0.0.2:0].port",
+            &["port 0"],
+        ),
+        row(
+            "DR real port differs from service port",
+            AddReal(real_req(real("10.0.1.2", 8080, 1))),
+            Code::InvalidArgument,
+            "service[tcp/10.0.0.1:80].reals[10.0.1.2:8080].port",
+            &["8080", "80"],
+        ),
+        row(
+            "duplicate real server",
+            AddReal(real_req(real("10.0.1.1", 80, 3))),
+            Code::AlreadyExists,
+            "service[tcp/10.0.0.1:80].reals[10.0.1.1:80]",
+            &["10.0.1.1:80"],
+        ),
+        row(
+            "duplicate real server inside one apply",
+            Apply(pb::ApplyRequest {
+                config: Some(pb::Config {
+                    services: vec![dup.clone()],
+                    ..Default::default()
+                }),
+                dry_run: false,
+                expected_revision: None,
+            }),
+            Code::InvalidArgument,
+            "service[tcp/10.0.0.7:80].reals",
+            &["10.0.7.1:80"],
+        ),
+        row(
+            "duplicate real server inside one added service",
+            AddService(svc_req(dup)),
+            Code::InvalidArgument,
+            "service[tcp/10.0.0.7:80].reals",
+            &["10.0.7.1:80"],
+        ),
+        row(
+            "IPv4 netmask not contiguous",
+            AddService(svc_req(persistent("tcp/10.0.0.3:443", "255.0.255.0"))),
+            Code::InvalidArgument,
+            "service[tcp/10.0.0.3:443].persistence.netmask",
+            &["255.0.255.0"],
+        ),
+        row(
+            "IPv6 prefix 129",
+            AddService(svc_req(persistent("tcp/[2001:db8::1]:443", "129"))),
+            Code::InvalidArgument,
+            "service[tcp/[2001:db8::1]:443].persistence.netmask",
+            &["129"],
+        ),
+        row(
+            "VIP group interface longer than 15 bytes",
+            PutVipGroup(pb::VipGroupRequest {
                 group: Some(pb::VipGroup {
                     name: "web".into(),
                     interface: long_if.into(),
                     addresses: vec!["10.0.0.1/24".into()],
                 }),
                 expected_revision: None,
-            })
-            .await,
-        Code::InvalidArgument,
-        "vip_group[web].interface",
-        &[long_if]
-    );
-    check!(
-        "sync interface longer than 15 bytes",
-        c.admin(next())
-            .await
-            .set_sync(pb::SyncRequest {
+            }),
+            Code::InvalidArgument,
+            "vip_group[web].interface",
+            &[long_if],
+        ),
+        row(
+            "sync interface longer than 15 bytes",
+            SetSync(pb::SyncRequest {
                 sync: Some(pb::SyncSettings {
                     interface: long_if.into(),
                     syncid: 1,
                     ..Default::default()
                 }),
                 expected_revision: None,
-            })
-            .await,
-        Code::InvalidArgument,
-        "sync.interface",
-        &[long_if]
-    );
+            }),
+            Code::InvalidArgument,
+            "sync.interface",
+            &[long_if],
+        ),
+    ];
+    expect_rejections(&c, bad_objects, &mut next, rev).await;
     // A 15-byte name is fine.
     c.ok(
         c.admin(next())
@@ -897,135 +943,109 @@ async fn invalid_input_is_rejected_with_code_field_and_value() {
         "15-byte interface",
     );
     rev += 1;
-    check!(
-        "malformed service key on add",
-        c.admin(next())
-            .await
-            .add_service(svc_req(service("tcp/10.0.0.1", "rr")))
-            .await,
-        Code::InvalidArgument,
-        "service.key",
-        &["tcp/10.0.0.1", "PORT"]
-    );
-    check!(
-        "malformed service key on delete",
-        c.admin(next())
-            .await
-            .delete_service(pb::ServiceRef {
+
+    let bad_refs = [
+        row(
+            "malformed service key on add",
+            AddService(svc_req(service("tcp/10.0.0.1", "rr"))),
+            Code::InvalidArgument,
+            "service.key",
+            &["tcp/10.0.0.1", "PORT"],
+        ),
+        row(
+            "malformed service key on delete",
+            DeleteService(pb::ServiceRef {
                 service: "tcp/10.0.0.1".into(),
                 expected_revision: None,
-            })
-            .await,
-        Code::InvalidArgument,
-        "service",
-        &["tcp/10.0.0.1"]
-    );
-    check!(
-        "malformed service key on add real",
-        c.admin(next())
-            .await
-            .add_real(pb::RealRequest {
+            }),
+            Code::InvalidArgument,
+            "service",
+            &["tcp/10.0.0.1"],
+        ),
+        row(
+            "malformed service key on add real",
+            AddReal(pb::RealRequest {
                 service: "tcp/10.0.0.1".into(),
                 real: Some(real("10.0.1.5", 80, 1)),
                 expected_revision: None,
-            })
-            .await,
-        Code::InvalidArgument,
-        "service",
-        &["tcp/10.0.0.1"]
-    );
-    check!(
-        "unknown service on edit",
-        c.admin(next())
-            .await
-            .edit_service(svc_req(service("tcp/10.9.9.9:80", "rr")))
-            .await,
-        Code::NotFound,
-        "service[tcp/10.9.9.9:80]",
-        &["tcp/10.9.9.9:80"]
-    );
-    check!(
-        "unknown service on delete",
-        c.admin(next())
-            .await
-            .delete_service(pb::ServiceRef {
+            }),
+            Code::InvalidArgument,
+            "service",
+            &["tcp/10.0.0.1"],
+        ),
+        row(
+            "unknown service on edit",
+            EditService(svc_req(service("tcp/10.9.9.9:80", "rr"))),
+            Code::NotFound,
+            "service[tcp/10.9.9.9:80]",
+            &["tcp/10.9.9.9:80"],
+        ),
+        row(
+            "unknown service on delete",
+            DeleteService(pb::ServiceRef {
                 service: "tcp/10.9.9.9:80".into(),
                 expected_revision: None,
-            })
-            .await,
-        Code::NotFound,
-        "service[tcp/10.9.9.9:80]",
-        &["tcp/10.9.9.9:80"]
-    );
-    check!(
-        "unknown real on delete",
-        c.admin(next())
-            .await
-            .delete_real(pb::RealRef {
+            }),
+            Code::NotFound,
+            "service[tcp/10.9.9.9:80]",
+            &["tcp/10.9.9.9:80"],
+        ),
+        row(
+            "unknown real on delete",
+            DeleteReal(pb::RealRef {
                 service: key.into(),
                 address: "10.0.1.99".into(),
                 port: 80,
                 expected_revision: None,
-            })
-            .await,
-        Code::NotFound,
-        "service[tcp/10.0.0.1:80].reals[10.0.1.99:80]",
-        &["10.0.1.99:80"]
-    );
-    check!(
-        "expected_revision mismatch",
-        c.admin(next())
-            .await
-            .add_service(pb::ServiceRequest {
+            }),
+            Code::NotFound,
+            "service[tcp/10.0.0.1:80].reals[10.0.1.99:80]",
+            &["10.0.1.99:80"],
+        ),
+        row(
+            "expected_revision mismatch",
+            AddService(pb::ServiceRequest {
                 service: Some(service("tcp/10.0.0.5:80", "rr")),
                 expected_revision: Some(rev - 1),
-            })
-            .await,
-        Code::FailedPrecondition,
-        "expected_revision",
-        &[&(rev - 1).to_string(), &rev.to_string()]
-    );
-    check!(
-        "expected_revision mismatch on dry-run apply",
-        c.admin(next())
-            .await
-            .apply(pb::ApplyRequest {
+            }),
+            Code::FailedPrecondition,
+            "expected_revision",
+            &[&(rev - 1).to_string(), &rev.to_string()],
+        ),
+        row(
+            "expected_revision mismatch on dry-run apply",
+            Apply(pb::ApplyRequest {
                 config: Some(pb::Config::default()),
                 dry_run: true,
                 expected_revision: Some(rev + 5),
-            })
-            .await,
-        Code::FailedPrecondition,
-        "expected_revision",
-        &[&(rev + 5).to_string()]
-    );
-    check!(
-        "gue tunnel without port",
-        c.admin(next())
-            .await
-            .add_real(real_req(pb::RealServer {
+            }),
+            Code::FailedPrecondition,
+            "expected_revision",
+            &[&(rev + 5).to_string()],
+        ),
+        row(
+            "gue tunnel without port",
+            AddReal(real_req(pb::RealServer {
                 forward: "tunnel".into(),
                 tunnel_type: "gue".into(),
                 ..real("10.0.1.3", 80, 1)
-            }))
-            .await,
-        Code::InvalidArgument,
-        "service[tcp/10.0.0.1:80].reals[10.0.1.3:80].tunnel_port",
-        &["gue"]
-    );
-    check!(
-        "sched flags on rr",
-        c.admin(next())
-            .await
-            .add_service(svc_req(pb::Service {
+            })),
+            Code::InvalidArgument,
+            "service[tcp/10.0.0.1:80].reals[10.0.1.3:80].tunnel_port",
+            &["gue"],
+        ),
+        row(
+            "sched flags on rr",
+            AddService(svc_req(pb::Service {
                 sched_flags: vec!["port".into()],
                 ..service("tcp/10.0.0.6:80", "rr")
-            }))
-            .await,
-        Code::InvalidArgument,
-        "service[tcp/10.0.0.6:80].sched_flags",
-        &["port", "rr"]
-    );
+            })),
+            Code::InvalidArgument,
+            "service[tcp/10.0.0.6:80].sched_flags",
+            &["port", "rr"],
+        ),
+    ];
+    expect_rejections(&c, bad_refs, &mut next, rev).await;
     // The matching expected_revision is accepted.
     let w = c.ok(
         c.admin(next())
@@ -1071,6 +1091,7 @@ fn model_of(c: &Cluster, cfg: &pb::Config) -> Config {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_dry_run_then_atomic_apply_of_rich_config() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1347,6 +1368,7 @@ async fn check_no_quorum(c: &Cluster, survivor: u64, rev: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_quorum_on_surviving_leader_answers_unavailable_then_recovers() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1373,6 +1395,7 @@ async fn no_quorum_on_surviving_leader_answers_unavailable_then_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_quorum_on_surviving_follower_answers_unavailable_then_recovers() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1423,6 +1446,7 @@ async fn next_event(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_and_watch_record_who_did_what() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1440,7 +1464,7 @@ async fn history_and_watch_record_who_did_what() {
         )
         .into_inner();
 
-    let t0 = now_ms();
+    let t0 = unix_ms();
     let mut la = c.admin(leader).await;
     let mut fa = c.admin(f).await;
     c.ok(
@@ -1499,7 +1523,7 @@ async fn history_and_watch_record_who_did_what() {
         .await,
         "edit real",
     );
-    let t1 = now_ms();
+    let t1 = unix_ms();
 
     let h = c.ok(c.history(f, false).await, "history").entries;
     assert_eq!(h.len(), 3, "{h:?}");
@@ -1637,6 +1661,7 @@ async fn history_and_watch_record_who_did_what() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_on_leader_exits_zero_and_others_elect() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1673,6 +1698,7 @@ async fn sigterm_on_leader_exits_zero_and_others_elect() {
 /// Unavailable in bounded time *with* `x-lvs-leader` naming the leader's API address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_quorum_with_a_known_leader_answers_unavailable_with_leader_hint() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(5, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1738,6 +1764,7 @@ async fn no_quorum_with_a_known_leader_answers_unavailable_with_leader_hint() {
 /// logs were compacted into snapshots in between.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_of_every_director_loses_no_acknowledged_write() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::snapshotting());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1775,6 +1802,7 @@ async fn kill9_of_every_director_loses_no_acknowledged_write() {
 /// in order, whether they arrive as replay or with the snapshot install.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_on_a_follower_is_contiguous_across_snapshot_install() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::snapshotting());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -1824,6 +1852,7 @@ async fn watch_on_a_follower_is_contiguous_across_snapshot_install() {
 /// the removed director does not go on calling itself the leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_the_leader_hands_over_and_the_removed_director_says_so() {
+    let _turn = lvs_tests::serial::group("cluster");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let old = c.wait_running_leader(SETTLE).await;

@@ -6,6 +6,7 @@ use lvs_tests::vip_cluster::NetCluster;
 
 #[test]
 fn only_the_leader_holds_the_vips() {
+    let _turn = lvs_tests::serial::group("vip_smoke");
     let mut c = NetCluster::start(3, "default");
     let leader = c.wait_leader(Duration::from_secs(20));
     c.set_vips();
@@ -18,6 +19,7 @@ fn only_the_leader_holds_the_vips() {
 
 #[test]
 fn vips_move_when_the_leader_is_killed() {
+    let _turn = lvs_tests::serial::group("vip_smoke");
     let mut c = NetCluster::start(3, "default");
     let leader = c.wait_leader(Duration::from_secs(20));
     c.set_vips();
@@ -49,6 +51,7 @@ fn vips_move_when_the_leader_is_killed() {
 /// A director killed with SIGKILL cannot remove its VIPs itself; its guard process does.
 #[test]
 fn killed_leader_namespace_loses_the_vips() {
+    let _turn = lvs_tests::serial::group("vip_smoke");
     let mut c = NetCluster::start(3, "default");
     let leader = c.wait_leader(Duration::from_secs(20));
     c.set_vips();
@@ -69,6 +72,7 @@ fn killed_leader_namespace_loses_the_vips() {
 /// Another host with the VIP configured answers the leader's probe; status reports the conflict.
 #[test]
 fn address_conflict_is_reported() {
+    let _turn = lvs_tests::serial::group("vip_smoke");
     let mut c = NetCluster::start(3, "default");
     let leader = c.wait_leader(Duration::from_secs(20));
     // The client claims the address before the cluster takes it.

@@ -4,22 +4,16 @@
 //! columns of `cluster status`. Needs root, `ip` and `nft`; builds on `cargo build --bins`.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use cluster_core::vip::frames::{self, fmt_mac, Mac, ARP_REQUEST, BROADCAST};
+use lvs_ops::clock::unix_ms;
 use lvs_tests::ensure;
 use lvs_tests::vip_cluster::{
     cluster_with_vips, FrameCapture, NetCluster, HOLDER_TIMEOUT, LEADER_TIMEOUT,
 };
 
 const FRAME_TIMEOUT: Duration = Duration::from_secs(3);
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as u64
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -147,6 +141,7 @@ fn vip_entry<'a>(
 
 #[test]
 fn only_the_leader_holds_both_vips_and_the_client_resolves_them_to_it() {
+    let _turn = lvs_tests::serial::group("vip_failover");
     let (mut c, leader) = cluster_with_vips("default");
     let (v4, v6) = (c.vip4, c.vip6);
     // Not just at one instant: over a window, nobody else has either address.
@@ -183,6 +178,7 @@ fn only_the_leader_holds_both_vips_and_the_client_resolves_them_to_it() {
 
 #[test]
 fn kill_9_moves_the_vips_and_the_client_follows_the_announcements() {
+    let _turn = lvs_tests::serial::group("vip_failover");
     let (mut c, old) = cluster_with_vips("default");
     let (v4, v6) = (c.vip4, c.vip6);
     // A gratuitous ARP / unsolicited NA updates existing cache entries and creates none: make the
@@ -276,6 +272,7 @@ fn kill_9_moves_the_vips_and_the_client_follows_the_announcements() {
 
 #[test]
 fn sigterm_on_the_leader_exits_0_removes_its_vips_and_a_new_leader_takes_them() {
+    let _turn = lvs_tests::serial::group("vip_failover");
     let (mut c, old) = cluster_with_vips("default");
     let (v4, v6) = (c.vip4, c.vip6);
     ensure!(c, c.client.ping(v4), "client cannot ping {v4}");
@@ -329,6 +326,7 @@ fn sigterm_on_the_leader_exits_0_removes_its_vips_and_a_new_leader_takes_them() 
 
 #[test]
 fn a_director_starting_with_the_vips_on_its_interface_removes_them() {
+    let _turn = lvs_tests::serial::group("vip_failover");
     let (mut c, leader) = cluster_with_vips("default");
     let (v4, v6) = (c.vip4, c.vip6);
     let f = c
@@ -367,7 +365,7 @@ fn a_director_starting_with_the_vips_on_its_interface_removes_them() {
         "restarted director {f} removed the leftover VIPs {:.1} ms after it was started",
         ms(t.elapsed())
     );
-    let log = c.log_of(f);
+    let log = c.log_text(f);
     ensure!(
         c,
         log.contains("removed VIP left by an earlier run"),
@@ -398,6 +396,7 @@ fn a_director_starting_with_the_vips_on_its_interface_removes_them() {
 
 #[test]
 fn vip_set_and_del_change_the_leaders_addresses_without_a_restart() {
+    let _turn = lvs_tests::serial::group("vip_failover");
     let (mut c, leader) = cluster_with_vips("default");
     let (v4, v6) = (c.vip4, c.vip6);
     let (n4, n6) = (c.topo.ipv4_for(101), c.topo.ipv6_for(101));
@@ -445,7 +444,7 @@ fn vip_set_and_del_change_the_leaders_addresses_without_a_restart() {
         c.is_running(leader),
         "leader {leader} is no longer running"
     );
-    let starts = c.log_of(leader).matches("director started").count();
+    let starts = c.log_text(leader).matches("director started").count();
     ensure!(
         c,
         starts == 1,
@@ -513,6 +512,7 @@ fn vip_set_and_del_change_the_leaders_addresses_without_a_restart() {
 
 #[test]
 fn vip_group_on_an_unknown_interface_reports_an_error_and_harms_nothing() {
+    let _turn = lvs_tests::serial::group("vip_failover");
     let (mut c, leader) = cluster_with_vips("default");
     let (v4, v6) = (c.vip4, c.vip6);
     let bad = c.topo.ipv4_for(102);
@@ -600,6 +600,7 @@ fn vip_group_on_an_unknown_interface_reports_an_error_and_harms_nothing() {
 
 #[test]
 fn interface_name_over_15_bytes_is_rejected_and_nothing_changes() {
+    let _turn = lvs_tests::serial::group("vip_failover");
     let (mut c, leader) = cluster_with_vips("default");
     let (v4, v6) = (c.vip4, c.vip6);
     let list = |c: &NetCluster| -> serde_json::Value {
@@ -668,6 +669,7 @@ fn interface_name_over_15_bytes_is_rejected_and_nothing_changes() {
 
 #[test]
 fn ipv6_vip_on_an_interface_without_ipv6_reports_an_error_and_the_ipv4_vip_is_held() {
+    let _turn = lvs_tests::serial::group("vip_failover");
     let mut c = NetCluster::start(3, "default");
     for d in &c.nodes {
         d.host
@@ -725,6 +727,7 @@ fn ipv6_vip_on_an_interface_without_ipv6_reports_an_error_and_the_ipv4_vip_is_he
 
 #[test]
 fn cluster_status_shows_the_leader_as_the_only_holder() {
+    let _turn = lvs_tests::serial::group("vip_failover");
     let mut c = NetCluster::start(3, "default");
     let leader = c.wait_leader(LEADER_TIMEOUT);
     let t_set = unix_ms();

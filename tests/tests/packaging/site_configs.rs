@@ -71,6 +71,7 @@ fn localised(name: &str, dir: &Path, pki: &Path) -> PathBuf {
 
 #[test]
 fn director_examples_pass_check() {
+    let _turn = lvs_tests::serial::group("site_configs");
     let dir = tempfile::tempdir().unwrap();
     let pki = issue_pki(dir.path());
     let mut ids = Vec::new();
@@ -116,6 +117,7 @@ fn director_examples_pass_check() {
 
 #[test]
 fn agent_examples_pass_check() {
+    let _turn = lvs_tests::serial::group("site_configs");
     let dir = tempfile::tempdir().unwrap();
     let pki = issue_pki(dir.path());
     let cfg = localised("agent.toml", dir.path(), &pki);
@@ -146,6 +148,7 @@ fn agent_examples_pass_check() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_example_applies() {
+    let _turn = lvs_tests::serial::group("site_configs");
     let mut c = Cluster::start(1);
     let _logs = c.logs_on_panic();
     c.wait_leader(Duration::from_secs(20)).await;

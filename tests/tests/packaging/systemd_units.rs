@@ -47,6 +47,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn systemd_analyze_verify_accepts_the_units() {
+    let _turn = lvs_tests::serial::group("systemd_units");
     let ok = Command::new("systemd-analyze")
         .arg("--version")
         .output()
@@ -119,6 +120,7 @@ fn systemd_analyze_verify_accepts_the_units() {
 
 #[test]
 fn units_have_the_promised_settings() {
+    let _turn = lvs_tests::serial::group("systemd_units");
     let d = unit("lvs-director.service");
     for line in [
         "Type=notify",
@@ -189,6 +191,7 @@ fn run_line(line: &str, vars: &[(&str, &Path)], extra: &[&str]) -> std::process:
 
 #[test]
 fn the_binaries_accept_the_units_command_lines() {
+    let _turn = lvs_tests::serial::group("systemd_units");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();

@@ -79,10 +79,7 @@ fn report(agent: &str, addr: &str, seq: u64) -> pb::AgentReport {
         agent: agent.into(),
         addresses: vec![addr.into()],
         seq,
-        sent_unix_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64,
+        sent_unix_ms: lvs_ops::clock::unix_ms(),
         interval_ms: 1000,
         cpu_busy: 0.2,
         cpus: 4,
@@ -148,6 +145,7 @@ fn denied(r: &Result<impl std::fmt::Debug, (Option<Code>, String)>, want: &str, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_grpc_surface_refuses_missing_foreign_and_wrong_role_certificates() {
+    let _turn = lvs_tests::serial::group("tls");
     let mut c = Cluster::start_tls(3);
     let _logs = c.logs_on_panic();
     let leader = c.wait_leader(Duration::from_secs(20)).await;
@@ -349,6 +347,7 @@ async fn every_grpc_surface_refuses_missing_foreign_and_wrong_role_certificates(
 
 #[test]
 fn a_director_without_tls_needs_insecure_and_bad_tls_files_are_named() {
+    let _turn = lvs_tests::serial::group("tls");
     let dir = tempfile::tempdir().unwrap();
     let base = format!(
         "node_id = 1\nraft_addr = \"127.0.0.1:1\"\napi_addr = \"127.0.0.1:2\"\ndata_dir = \"{}\"\n[vip]\nenabled = false\n[ipvs]\nenabled = false\n",
@@ -412,6 +411,7 @@ fn a_director_without_tls_needs_insecure_and_bad_tls_files_are_named() {
 /// lists it; the same agent with another CA's certificate never gets through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn realserver_agent_reports_over_mtls() {
+    let _turn = lvs_tests::serial::group("tls");
     let mut c = Cluster::start_tls(1);
     let _logs = c.logs_on_panic();
     let leader = c.wait_leader(Duration::from_secs(20)).await;

@@ -7,6 +7,7 @@ use lvs_tests::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_through_follower_is_visible_everywhere() {
+    let _turn = lvs_tests::serial::group("smoke");
     let mut c = Cluster::start(3);
     let leader = c.wait_leader(Duration::from_secs(20)).await;
     let follower = if leader == 1 { 2 } else { 1 };

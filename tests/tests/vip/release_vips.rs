@@ -148,6 +148,7 @@ fn setup() -> Setup {
 
 #[test]
 fn removes_exactly_the_listed_addresses() {
+    let _turn = lvs_tests::serial::group("release_vips");
     let s = setup();
     let out = release(&s.host, &s.cfg);
     assert!(out.status.success(), "exit status {:?}", out.status);
@@ -192,6 +193,7 @@ fn removes_exactly_the_listed_addresses() {
 
 #[test]
 fn refuses_while_a_director_has_the_store_open() {
+    let _turn = lvs_tests::serial::group("release_vips");
     let s = setup();
     // sled keeps an exclusive flock on raft.sled/db while a director has the store open.
     let sled = s.dir.path().join("data/raft.sled");
@@ -225,6 +227,7 @@ fn refuses_while_a_director_has_the_store_open() {
 
 #[test]
 fn a_bad_config_or_held_file_fails() {
+    let _turn = lvs_tests::serial::group("release_vips");
     let s = setup();
     std::fs::write(s.dir.path().join("data/vips-held.json"), "{ not json").unwrap();
     let out = release(&s.host, &s.cfg);
@@ -247,6 +250,7 @@ fn a_bad_config_or_held_file_fails() {
 /// with the leader's own config removes exactly what the leader recorded.
 #[test]
 fn after_the_whole_unit_is_killed_release_removes_the_leaders_vips() {
+    let _turn = lvs_tests::serial::group("release_vips");
     let mut c = NetCluster::start(3, "default");
     let leader = c.wait_leader(Duration::from_secs(20));
     c.set_vips();

@@ -100,6 +100,7 @@ fn real_state<'a>(s: &'a pb::AgentsState, addr: &str) -> Option<&'a pb::RealStat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_health_and_drains_shape_the_weights() {
+    let _turn = lvs_tests::serial::group("weights");
     let mut c = Cluster::start(3);
     let _logs: LogsOnPanic = c.logs_on_panic();
     let leader = c.wait_leader(SETTLE).await;
@@ -136,7 +137,7 @@ forward = "masq"
     assert!(out.ok(), "apply: {}{}", out.stdout, out.stderr);
 
     // A follower refuses agents and names the leader.
-    let api = |id: u64| c.nodes[c.idx(id)].api_addr.clone();
+    let api = |id: u64| c.api_addr(id);
     let e = match Stream::open(&api(follower)).await {
         Err(e) => e,
         Ok(mut s) => s

@@ -90,6 +90,7 @@ fn check(binary: &str, pages: &[(&str, &[&str])], completion_flags: &[&str]) {
 
 #[test]
 fn director_docs() {
+    let _turn = lvs_tests::serial::group("docs");
     check(
         "director",
         &[(
@@ -112,6 +113,7 @@ fn director_docs() {
 
 #[test]
 fn agent_docs() {
+    let _turn = lvs_tests::serial::group("docs");
     check(
         "realserver-agent",
         &[
@@ -131,6 +133,7 @@ fn agent_docs() {
 
 #[test]
 fn lvsctl_docs() {
+    let _turn = lvs_tests::serial::group("docs");
     check(
         "lvsctl",
         &[
@@ -148,6 +151,7 @@ fn lvsctl_docs() {
 
 #[test]
 fn usage_errors() {
+    let _turn = lvs_tests::serial::group("docs");
     for b in ["director", "realserver-agent", "lvsctl"] {
         let out = Command::new(bin(b))
             .arg("__generate-docs")

@@ -73,6 +73,7 @@ fn read_exact_within(c: &mut TcpStream, n: usize, timeout: Duration) -> std::io:
 
 #[test]
 fn hosts_get_the_planned_addresses_and_ping_over_ipv4_and_ipv6() {
+    let _turn = lvs_tests::serial::group("netns_topology");
     let mut t = Topology::new();
     let a = t.add_host("a");
     let b = t.add_host("b");
@@ -135,6 +136,7 @@ fn hosts_get_the_planned_addresses_and_ping_over_ipv4_and_ipv6() {
 
 #[test]
 fn neighbour_entries_show_the_predicted_macs() {
+    let _turn = lvs_tests::serial::group("netns_topology");
     let mut t = Topology::new();
     let client = t.add_host("client");
     let server = t.add_host("server");
@@ -149,6 +151,7 @@ fn neighbour_entries_show_the_predicted_macs() {
 
 #[test]
 fn packet_socket_captures_the_arp_request_a_ping_triggers() {
+    let _turn = lvs_tests::serial::group("netns_topology");
     let mut t = Topology::new();
     let watcher = t.add_host("watcher");
     let pinger = t.add_host("pinger");
@@ -200,6 +203,7 @@ fn packet_socket_captures_the_arp_request_a_ping_triggers() {
 
 #[test]
 fn arp_observer_sees_the_address_move_without_overlap() {
+    let _turn = lvs_tests::serial::group("netns_topology");
     let mut t = Topology::new();
     let client = t.add_host("client");
     let d1 = t.add_host("d1");
@@ -277,6 +281,7 @@ fn arp_observer_sees_the_address_move_without_overlap() {
 
 #[test]
 fn intervals_and_overlaps_from_synthetic_replies() {
+    let _turn = lvs_tests::serial::group("netns_topology");
     let p = Duration::from_millis(5);
     let ms = Duration::from_millis;
     let (m1, m2) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
@@ -335,6 +340,7 @@ fn intervals_and_overlaps_from_synthetic_replies() {
 
 #[test]
 fn block_tcp_ports_cuts_that_port_only_and_unblock_restores_it() {
+    let _turn = lvs_tests::serial::group("netns_topology");
     let mut t = Topology::new();
     let a = t.add_host("a");
     let b = t.add_host("b");
@@ -393,6 +399,7 @@ fn block_tcp_ports_cuts_that_port_only_and_unblock_restores_it() {
 
 #[test]
 fn drop_kills_processes_and_deletes_every_namespace() {
+    let _turn = lvs_tests::serial::group("netns_topology");
     let mut t = Topology::new();
     let a = t.add_host("a");
     t.add_host("b");
@@ -457,6 +464,7 @@ fn drop_kills_processes_and_deletes_every_namespace() {
 
 #[test]
 fn cleanup_stale_removes_namespaces_of_dead_owners_only() {
+    let _turn = lvs_tests::serial::group("netns_topology");
     let mut live = Topology::new();
     live.add_host("h");
     // A leftover of a dead process: marker with a pid that cannot exist, and a namespace.

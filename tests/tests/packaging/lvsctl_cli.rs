@@ -73,6 +73,7 @@ fn model(c: &Cluster, r: &pb::GetConfigResponse) -> Config {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lvsctl_writes_lists_reports_status_and_survives_a_dead_first_endpoint() {
+    let _turn = lvs_tests::serial::group("lvsctl_cli");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -172,43 +173,49 @@ async fn lvsctl_writes_lists_reports_status_and_survives_a_dead_first_endpoint()
     assert_eq!(entries[1]["command"], "add-real", "{v}");
 
     // Errors: exit 1, one line naming the problem; nothing written.
-    let out = c
-        .lvsctl(&[
-            "real",
-            "add",
-            "-t",
-            "10.0.0.1:80",
-            "-r",
-            "10.0.1.1",
-            "-w",
-            "1",
-        ])
-        .await;
-    failure(
-        &c,
-        "duplicate real",
-        &out,
-        &["10.0.1.1:80", "already exists"],
-    );
-    let out = c
-        .lvsctl(&[
-            "real",
-            "add",
-            "-t",
-            "10.0.0.1:80",
-            "-r",
-            "10.0.1.2",
-            "-w",
-            "70000",
-        ])
-        .await;
-    failure(&c, "weight 70000", &out, &["weight", "70000"]);
-    let out = c
-        .lvsctl(&["service", "add", "-t", "10.0.0.2:80", "-s", "fastest"])
-        .await;
-    failure(&c, "unknown scheduler", &out, &["fastest"]);
-    let out = c.lvsctl(&["service", "del", "-t", "10.9.9.9:80"]).await;
-    failure(&c, "unknown service", &out, &["10.9.9.9:80"]);
+    let rejected: [(&str, &[&str], &[&str]); 4] = [
+        (
+            "duplicate real",
+            &[
+                "real",
+                "add",
+                "-t",
+                "10.0.0.1:80",
+                "-r",
+                "10.0.1.1",
+                "-w",
+                "1",
+            ],
+            &["10.0.1.1:80", "already exists"],
+        ),
+        (
+            "weight 70000",
+            &[
+                "real",
+                "add",
+                "-t",
+                "10.0.0.1:80",
+                "-r",
+                "10.0.1.2",
+                "-w",
+                "70000",
+            ],
+            &["weight", "70000"],
+        ),
+        (
+            "unknown scheduler",
+            &["service", "add", "-t", "10.0.0.2:80", "-s", "fastest"],
+            &["fastest"],
+        ),
+        (
+            "unknown service",
+            &["service", "del", "-t", "10.9.9.9:80"],
+            &["10.9.9.9:80"],
+        ),
+    ];
+    for (what, args, parts) in rejected {
+        failure(&c, what, &c.lvsctl(args).await, parts);
+    }
     assert_eq!(revision(&c, leader).await, 2);
 
     // Kill the leader and name it first: lvsctl moves on to the others and the write lands.
@@ -296,6 +303,7 @@ async fn lvsctl_writes_lists_reports_status_and_survives_a_dead_first_endpoint()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lvsctl_apply_rejects_bad_files_naming_line_column_and_field() {
+    let _turn = lvs_tests::serial::group("lvsctl_cli");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;
@@ -327,37 +335,35 @@ async fn lvsctl_apply_rejects_bad_files_naming_line_column_and_field() {
             &["malformed.toml", "line 3", "column"],
         );
     }
-    // An unknown field, named with its position.
-    let unknown = write_file(
-        &c,
-        "unknown.toml",
-        "[[service]]\nkey = \"tcp/10.0.0.2:80\"\nschedulr = \"rr\"\n",
-    );
-    let out = c.lvsctl(&["apply", "-f", &unknown]).await;
-    failure(&c, "unknown field", &out, &["schedulr", "line 3"]);
-    let unknown_real = write_file(
-        &c,
-        "unknown-real.toml",
-        "[[service]]\nkey = \"tcp/10.0.0.2:80\"\n\n[[service.reals]]\naddress = \"10.0.1.1\"\nport = 80\nwieght = 5\n",
-    );
-    let out = c.lvsctl(&["apply", "-f", &unknown_real]).await;
-    failure(&c, "unknown real field", &out, &["wieght", "line 7"]);
-    // Well-formed but invalid: the server's field path and value come through.
-    let invalid = write_file(
-        &c,
-        "invalid.toml",
-        "[[service]]\nkey = \"tcp/10.0.0.2:80\"\n\n[[service.reals]]\naddress = \"10.0.1.1\"\nport = 80\nweight = 70000\n",
-    );
-    let out = c.lvsctl(&["apply", "-f", &invalid]).await;
-    failure(
-        &c,
-        "invalid weight",
-        &out,
-        &[
-            "service[tcp/10.0.0.2:80].reals[10.0.1.1:80].weight",
-            "70000",
-        ],
-    );
+    // An unknown field, named with its position; well-formed but invalid: the server's field
+    // path and value come through.
+    let bad_files: [(&str, &str, &str, &[&str]); 3] = [
+        (
+            "unknown field",
+            "unknown.toml",
+            "[[service]]\nkey = \"tcp/10.0.0.2:80\"\nschedulr = \"rr\"\n",
+            &["schedulr", "line 3"],
+        ),
+        (
+            "unknown real field",
+            "unknown-real.toml",
+            "[[service]]\nkey = \"tcp/10.0.0.2:80\"\n\n[[service.reals]]\naddress = \"10.0.1.1\"\nport = 80\nwieght = 5\n",
+            &["wieght", "line 7"],
+        ),
+        (
+            "invalid weight",
+            "invalid.toml",
+            "[[service]]\nkey = \"tcp/10.0.0.2:80\"\n\n[[service.reals]]\naddress = \"10.0.1.1\"\nport = 80\nweight = 70000\n",
+            &[
+                "service[tcp/10.0.0.2:80].reals[10.0.1.1:80].weight",
+                "70000",
+            ],
+        ),
+    ];
+    for (what, name, text, parts) in bad_files {
+        let file = write_file(&c, name, text);
+        failure(&c, what, &c.lvsctl(&["apply", "-f", &file]).await, parts);
+    }
     let missing = c
         .dir
         .path()
@@ -379,6 +385,7 @@ async fn lvsctl_apply_rejects_bad_files_naming_line_column_and_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lvsctl_dry_run_apply_export_and_reapply_round_trip() {
+    let _turn = lvs_tests::serial::group("lvsctl_cli");
     let mut c = Cluster::start_with(3, Timing::default());
     let _logs = c.logs_on_panic();
     let leader = c.wait_running_leader(SETTLE).await;

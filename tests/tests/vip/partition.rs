@@ -1,6 +1,6 @@
-//! VIP ownership across partitions on the netns topology, in a test binary of its own: with the
-//! fast profile a 60 ms release threshold is sensitive to CPU starvation, so these run apart from
-//! the other VIP tests. The partitioned leader must drop the VIPs before the new leader adds them,
+//! VIP ownership across partitions on the netns topology, in a turn of their own
+//! (`lvs_tests::serial`): with the fast profile a 60 ms release threshold is sensitive to CPU
+//! starvation, so these run apart from the other VIP tests. The partitioned leader must drop the VIPs before the new leader adds them,
 //! and healing the partition must not take them from the new leader.
 
 use std::time::{Duration, Instant};
@@ -196,11 +196,13 @@ fn partitioned_leader_drops_the_vip_before_the_new_leader_adds_it(profile: &str)
 
 #[test]
 fn partition_default_profile_old_leader_releases_before_new_leader_acquires() {
+    let _turn = lvs_tests::serial::group("vip_partition");
     partitioned_leader_drops_the_vip_before_the_new_leader_adds_it("default");
 }
 
 #[test]
 fn partition_fast_profile_old_leader_releases_before_new_leader_acquires() {
+    let _turn = lvs_tests::serial::group("vip_partition");
     partitioned_leader_drops_the_vip_before_the_new_leader_adds_it("fast");
 }
 
@@ -213,6 +215,7 @@ fn partition_fast_profile_old_leader_releases_before_new_leader_acquires() {
 /// down on seeing that term and releases the VIPs until it is re-elected.
 #[test]
 fn partition_heal_leaves_the_new_leader_holding_the_vips() {
+    let _turn = lvs_tests::serial::group("vip_partition");
     let (mut c, old) = cluster_with_vips("default");
     let (v4, v6) = (c.vip4, c.vip6);
     c.node(old)
@@ -251,7 +254,7 @@ fn partition_heal_leaves_the_new_leader_holding_the_vips() {
         obs.wait_answering(&new_mac, Duration::from_secs(2)),
         "new leader {new} does not answer ARP for {v4}"
     );
-    let released_before = c.log_of(new).matches("releasing the VIPs").count();
+    let released_before = c.log_text(new).matches("releasing the VIPs").count();
     let t_heal = obs.started_at().elapsed();
     c.node(old).host.unblock().expect("unblock");
     // The namespace side: the new leader's VIPs stay put while the old leader rejoins.
@@ -273,7 +276,7 @@ fn partition_heal_leaves_the_new_leader_holding_the_vips() {
         .collect();
     let intervals = answer_intervals(&after, Duration::from_millis(20));
     let gaps = silent_gaps(&intervals);
-    let released_after = c.log_of(new).matches("releasing the VIPs").count();
+    let released_after = c.log_text(new).matches("releasing the VIPs").count();
     eprintln!(
         "heal of director {old}'s partition: leader {new} -> {leader}; times {new} released the VIPs during the heal: {}; ARP silent gaps after the heal: {:?}",
         released_after - released_before,
