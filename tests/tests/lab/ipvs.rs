@@ -9,6 +9,7 @@
 
 #[test]
 fn ipvs_lab_scenarios_pass() {
+    let _turn = lvs_tests::serial::group("lab_ipvs");
     let r = lvs_tests::lab_run::run("lab-ipvs", &[], &["lab-scenario", "all"], 1800);
     r.assert_success("the IPVS lab scenarios");
     let reports: Vec<&str> = r
@@ -30,6 +31,7 @@ fn ipvs_lab_scenarios_pass() {
 
 #[test]
 fn ipvs_client_selftest_passes() {
+    let _turn = lvs_tests::serial::group("lab_ipvs");
     let exe = lvs_tests::lab_run::release_dir().join("examples/ipvs_selftest");
     let r = lvs_tests::lab_run::run("lab-ipvs-selftest", &[exe], &["ipvs_selftest"], 900);
     r.assert_success("the IPVS client self-test");

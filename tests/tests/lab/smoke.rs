@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 #[test]
 fn lab_smoke_passes() {
+    let _turn = lvs_tests::serial::group("lab_smoke");
     let r = lvs_tests::lab_run::run(
         "lab-smoke",
         &[PathBuf::from("tests/lab/smoke.sh")],
