@@ -413,12 +413,11 @@ async fn leader_api(api: &str) -> String {
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let o = parse_args();
-    // Keep the loopback cluster alive for the whole run.
-    let mut cluster = None;
-    let (api, pid) = match &o.director {
+/// The director to load: the one given (following it to the leader), or a single-node
+/// loopback cluster started here and kept alive for the run. Returns the leader's API address
+/// and its pid when known.
+async fn target(o: &Opts) -> (Option<Cluster>, String, Option<u32>) {
+    match &o.director {
         Some(addr) => {
             let leader = leader_api(addr).await;
             let port = leader.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
@@ -427,7 +426,7 @@ async fn main() {
                 "director: leader at {leader} (asked {addr}), pid {}",
                 pid.map_or("unknown (not local? give --pid)".into(), |p| p.to_string())
             );
-            (leader, pid)
+            (None, leader, pid)
         }
         None => {
             let mut c = Cluster::start_with(1, Timing::default());
@@ -439,18 +438,16 @@ async fn main() {
                 pid.unwrap_or(0),
                 c.dir.path().display()
             );
-            cluster = Some(c);
-            (api, pid)
+            (Some(c), api, pid)
         }
-    };
-    if o.setup {
-        add_services(&api, o.agents).await;
     }
+}
 
-    let conns = o.agents.div_ceil(o.per_conn);
-    let mut channels = Vec::with_capacity(conns);
-    for _ in 0..conns {
-        match endpoint(&api).connect().await {
+/// `n` HTTP/2 connections to `api`; exits when one cannot be made.
+async fn connect_all(api: &str, n: usize) -> Vec<Channel> {
+    let mut channels = Vec::with_capacity(n);
+    for _ in 0..n {
+        match endpoint(api).connect().await {
             Ok(ch) => channels.push(ch),
             Err(e) => {
                 eprintln!("bench-fanin: connecting to {api}: {e:?}");
@@ -458,6 +455,118 @@ async fn main() {
             }
         }
     }
+    channels
+}
+
+/// Prints the leader's view of the agents; returns its report-to-weight p99 (NaN without it).
+fn print_agents_state(state: &Result<tonic::Response<pb::AgentsState>, tonic::Status>) -> f64 {
+    let s = match state {
+        Ok(s) => s.get_ref(),
+        Err(e) => {
+            println!("GetAgents failed: {:?}: {}", e.code(), e.message());
+            return f64::NAN;
+        }
+    };
+    let st = s.stats.unwrap_or_default();
+    let connected = s.agents.iter().filter(|a| a.connected).count();
+    let mut phases: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &s.reals {
+        *phases.entry(r.phase.as_str()).or_default() += 1;
+    }
+    let weights: Vec<u32> = s.reals.iter().map(|r| r.effective_weight).collect();
+    println!(
+        "GetAgents: {} agents ({connected} connected), {} real servers {phases:?}, \
+         effective weights {}..{}",
+        s.agents.len(),
+        s.reals.len(),
+        weights.iter().min().copied().unwrap_or(0),
+        weights.iter().max().copied().unwrap_or(0)
+    );
+    println!("{st}");
+    st.report_to_weight_p99_ms
+}
+
+/// CPU use of `pid` between two readings over `window` seconds, in percent of one core.
+fn cpu_pct(before: Option<f64>, after: Option<f64>, window: f64) -> f64 {
+    match (before, after) {
+        (Some(a), Some(b)) => (b - a) / window * 100.0,
+        _ => f64::NAN,
+    }
+}
+
+/// What the measuring window saw.
+struct Window {
+    seconds: f64,
+    sent: u64,
+    acks: u64,
+    leader_cpu: f64,
+    self_cpu: f64,
+}
+
+/// Waits out the warm-up, then counts reports, acks and CPU over the window.
+async fn measure(counters: &Counters, pid: Option<u32>, from: Instant, to: Instant) -> Window {
+    tokio::time::sleep_until(from.into()).await;
+    counters.measuring.store(true, Ordering::Relaxed);
+    let cpu0 = pid.and_then(cpu_seconds);
+    let self0 = cpu_seconds(std::process::id());
+    let acks0 = counters.acks.load(Ordering::Relaxed);
+    let sent0 = counters.sent.load(Ordering::Relaxed);
+    let w0 = Instant::now();
+    tokio::time::sleep_until(to.into()).await;
+    let seconds = w0.elapsed().as_secs_f64();
+    let cpu1 = pid.and_then(cpu_seconds);
+    let self1 = cpu_seconds(std::process::id());
+    counters.measuring.store(false, Ordering::Relaxed);
+    Window {
+        seconds,
+        sent: counters.sent.load(Ordering::Relaxed) - sent0,
+        acks: counters.acks.load(Ordering::Relaxed) - acks0,
+        leader_cpu: cpu_pct(cpu0, cpu1, seconds),
+        self_cpu: cpu_pct(self0, self1, seconds),
+    }
+}
+
+/// The window's counts and the report-to-ack latencies; returns the ack p99 in ms.
+fn print_window(w: &Window, counters: &Counters) -> f64 {
+    let mut lat = std::mem::take(&mut *counters.ack_us.lock().unwrap());
+    lat.sort_unstable();
+    println!(
+        "window {:.1} s: {} reports sent, {} acks ({:.0}/s), {} rejected, {} \
+         dropped, {} stream failures (whole run)",
+        w.seconds,
+        w.sent,
+        w.acks,
+        w.acks as f64 / w.seconds,
+        counters.rejected.load(Ordering::Relaxed),
+        counters.dropped.load(Ordering::Relaxed),
+        counters.stream_failures.load(Ordering::Relaxed)
+    );
+    println!(
+        "report to ack: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        pct(&lat, 1.0)
+    );
+    for (e, n) in counters.errors.lock().unwrap().iter() {
+        println!("error x{n}: {e}");
+    }
+    println!(
+        "leader cpu {:.1}% of one core; this load generator {:.1}%",
+        w.leader_cpu, w.self_cpu
+    );
+    pct(&lat, 0.99)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let o = parse_args();
+    // The loopback cluster, if started here, lives for the whole run.
+    let (cluster, api, pid) = target(&o).await;
+    if o.setup {
+        add_services(&api, o.agents).await;
+    }
+    let conns = o.agents.div_ceil(o.per_conn);
+    let channels = connect_all(&api, conns).await;
     let counters = Arc::new(Counters::default());
     let t0 = Instant::now() + Duration::from_millis(500);
     let measure_from = t0 + Duration::from_secs(o.warmup);
@@ -480,91 +589,24 @@ async fn main() {
          measuring {} s",
         o.agents, o.warmup, o.seconds
     );
-
-    tokio::time::sleep_until(measure_from.into()).await;
-    counters.measuring.store(true, Ordering::Relaxed);
-    let cpu0 = pid.and_then(cpu_seconds);
-    let self0 = cpu_seconds(std::process::id());
-    let acks0 = counters.acks.load(Ordering::Relaxed);
-    let sent0 = counters.sent.load(Ordering::Relaxed);
-    let w0 = Instant::now();
-    tokio::time::sleep_until(measure_to.into()).await;
-    let window = w0.elapsed().as_secs_f64();
-    let cpu1 = pid.and_then(cpu_seconds);
-    let self1 = cpu_seconds(std::process::id());
-    counters.measuring.store(false, Ordering::Relaxed);
-    let acks = counters.acks.load(Ordering::Relaxed) - acks0;
-    let sent = counters.sent.load(Ordering::Relaxed) - sent0;
-
-    let leader_cpu = match (cpu0, cpu1) {
-        (Some(a), Some(b)) => (b - a) / window * 100.0,
-        _ => f64::NAN,
-    };
-    let self_cpu = match (self0, self1) {
-        (Some(a), Some(b)) => (b - a) / window * 100.0,
-        _ => f64::NAN,
-    };
-
+    let w = measure(&counters, pid, measure_from, measure_to).await;
     let mut admin =
         AdminClient::new(endpoint(&api).connect_lazy()).max_decoding_message_size(256 << 20);
     let state = admin.get_agents(pb::GetAgentsRequest {}).await;
-    let mut p99 = f64::NAN;
-    match &state {
-        Ok(s) => {
-            let s = s.get_ref();
-            let st = s.stats.unwrap_or_default();
-            p99 = st.report_to_weight_p99_ms;
-            let connected = s.agents.iter().filter(|a| a.connected).count();
-            let mut phases: BTreeMap<&str, usize> = BTreeMap::new();
-            for r in &s.reals {
-                *phases.entry(r.phase.as_str()).or_default() += 1;
-            }
-            let weights: Vec<u32> = s.reals.iter().map(|r| r.effective_weight).collect();
-            println!(
-                "GetAgents: {} agents ({connected} connected), {} real servers {phases:?}, \
-                 effective weights {}..{}",
-                s.agents.len(),
-                s.reals.len(),
-                weights.iter().min().copied().unwrap_or(0),
-                weights.iter().max().copied().unwrap_or(0)
-            );
-            println!("{st}");
-        }
-        Err(e) => println!("GetAgents failed: {:?}: {}", e.code(), e.message()),
-    }
-
-    let mut lat = std::mem::take(&mut *counters.ack_us.lock().unwrap());
-    lat.sort_unstable();
-    println!(
-        "window {window:.1} s: {sent} reports sent, {acks} acks ({:.0}/s), {} rejected, {} \
-         dropped, {} stream failures (whole run)",
-        acks as f64 / window,
-        counters.rejected.load(Ordering::Relaxed),
-        counters.dropped.load(Ordering::Relaxed),
-        counters.stream_failures.load(Ordering::Relaxed)
-    );
-    println!(
-        "report to ack: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        pct(&lat, 0.5),
-        pct(&lat, 0.99),
-        pct(&lat, 1.0)
-    );
-    for (e, n) in counters.errors.lock().unwrap().iter() {
-        println!("error x{n}: {e}");
-    }
-    println!("leader cpu {leader_cpu:.1}% of one core; this load generator {self_cpu:.1}%");
-    if let (Some(c), true) = (&cluster, acks == 0 || state.is_err()) {
+    let p99 = print_agents_state(&state);
+    let ack_p99 = print_window(&w, &counters);
+    if let (Some(c), true) = (&cluster, w.acks == 0 || state.is_err()) {
         c.dump_logs();
     }
-    let ack_p99 = pct(&lat, 0.99);
     println!(
-        "RESULT agents={} leader_cpu_pct={leader_cpu:.1} report_to_weight_p99_ms={p99:.1} \
+        "RESULT agents={} leader_cpu_pct={:.1} report_to_weight_p99_ms={p99:.1} \
          acks_per_s={:.0} ack_p99_ms={ack_p99:.2}",
         o.agents,
-        acks as f64 / window
+        w.leader_cpu,
+        w.acks as f64 / w.seconds
     );
     drop(cluster);
-    if acks == 0 {
+    if w.acks == 0 {
         std::process::exit(1);
     }
 }
