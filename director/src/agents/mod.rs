@@ -257,7 +257,7 @@ mod tests {
     }
 
     fn offer(reg: &Registry, r: pb::AgentReport) -> Result<(), String> {
-        let addrs = report::check(&r)?;
+        let addrs = report::check(&r).map_err(|e| e.to_string())?;
         match reg.offer(r, addrs, "peer", |a| a.to_string().starts_with("10.0.1.")) {
             Offer::Accepted => Ok(()),
             Offer::Rejected(e) => Err(e),

@@ -11,12 +11,33 @@ pub const MAX_ADDRESSES: usize = 64;
 /// Most application metrics per report.
 pub const MAX_APP_METRICS: usize = 64;
 
-/// A report's fields checked; `field: why` on error.
-pub fn check(r: &pb::AgentReport) -> Result<Vec<IpAddr>, String> {
+/// Why a report was rejected: the field and the reason (`field: reason`, as the agent's ack and
+/// the log show it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct Rejected {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Rejected {
+    fn new(field: impl Into<String>, reason: String) -> Rejected {
+        Rejected {
+            field: field.into(),
+            reason,
+        }
+    }
+}
+
+/// A report's fields checked.
+pub fn check(r: &pb::AgentReport) -> Result<Vec<IpAddr>, Rejected> {
     if r.agent.is_empty() || r.agent.len() > 64 {
-        return Err(format!(
-            "agent: {:?} must be 1..=64 characters",
-            r.agent.chars().take(80).collect::<String>()
+        return Err(Rejected::new(
+            "agent",
+            format!(
+                "{:?} must be 1..=64 characters",
+                r.agent.chars().take(80).collect::<String>()
+            ),
         ));
     }
     if !r
@@ -24,81 +45,105 @@ pub fn check(r: &pb::AgentReport) -> Result<Vec<IpAddr>, String> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
     {
-        return Err(format!(
-            "agent: {:?} may only hold letters, digits, '.', '-' and '_'",
-            r.agent
+        return Err(Rejected::new(
+            "agent",
+            format!(
+                "{:?} may only hold letters, digits, '.', '-' and '_'",
+                r.agent
+            ),
         ));
     }
     if r.addresses.is_empty() || r.addresses.len() > MAX_ADDRESSES {
-        return Err(format!(
-            "addresses: {} given, expected 1..={MAX_ADDRESSES}",
-            r.addresses.len()
+        return Err(Rejected::new(
+            "addresses",
+            format!("{} given, expected 1..={MAX_ADDRESSES}", r.addresses.len()),
         ));
     }
     let mut addrs = Vec::with_capacity(r.addresses.len());
     for a in &r.addresses {
         let ip: IpAddr = a
             .parse()
-            .map_err(|_| format!("addresses: {a:?} is not an IP address"))?;
+            .map_err(|_| Rejected::new("addresses", format!("{a:?} is not an IP address")))?;
         if !addrs.contains(&ip) {
             addrs.push(ip);
         }
     }
     if !(100..=60_000).contains(&r.interval_ms) {
-        return Err(format!(
-            "interval_ms: {} is out of range 100..=60000",
-            r.interval_ms
+        return Err(Rejected::new(
+            "interval_ms",
+            format!("{} is out of range 100..=60000", r.interval_ms),
         ));
     }
     fraction("cpu_busy", r.cpu_busy)?;
     fraction("cpu_steal", r.cpu_steal)?;
     if r.cpus == 0 || r.cpus > 65_536 {
-        return Err(format!("cpus: {} is out of range 1..=65536", r.cpus));
+        return Err(Rejected::new(
+            "cpus",
+            format!("{} is out of range 1..=65536", r.cpus),
+        ));
     }
     for (name, v) in [("load1", r.load1), ("load5", r.load5), ("load15", r.load15)] {
         if !v.is_finite() || !(0.0..=1e6).contains(&v) {
-            return Err(format!("{name}: {v} is not a load average"));
+            return Err(Rejected::new(name, format!("{v} is not a load average")));
         }
     }
     if r.mem_available_bytes > r.mem_total_bytes {
-        return Err(format!(
-            "mem_available_bytes: {} exceeds mem_total_bytes {}",
-            r.mem_available_bytes, r.mem_total_bytes
+        return Err(Rejected::new(
+            "mem_available_bytes",
+            format!(
+                "{} exceeds mem_total_bytes {}",
+                r.mem_available_bytes, r.mem_total_bytes
+            ),
         ));
     }
     for p in &r.probes {
         if p.port == 0 || p.port > 65535 {
-            return Err(format!("probes.port: {} is not a port", p.port));
+            return Err(Rejected::new(
+                "probes.port",
+                format!("{} is not a port", p.port),
+            ));
         }
         if p.latency_us > 3_600_000_000 {
-            return Err(format!(
-                "probes.latency_us: {} is over an hour",
-                p.latency_us
+            return Err(Rejected::new(
+                "probes.latency_us",
+                format!("{} is over an hour", p.latency_us),
             ));
         }
     }
     for c in &r.conns {
         if c.port == 0 || c.port > 65535 {
-            return Err(format!("conns.port: {} is not a port", c.port));
+            return Err(Rejected::new(
+                "conns.port",
+                format!("{} is not a port", c.port),
+            ));
         }
     }
     if r.app.len() > MAX_APP_METRICS {
-        return Err(format!(
-            "app: {} metrics, at most {MAX_APP_METRICS}",
-            r.app.len()
+        return Err(Rejected::new(
+            "app",
+            format!("{} metrics, at most {MAX_APP_METRICS}", r.app.len()),
         ));
     }
     for (k, v) in &r.app {
         if k.is_empty() || k.len() > 64 {
-            return Err(format!("app: metric name {k:?} must be 1..=64 characters"));
+            return Err(Rejected::new(
+                "app",
+                format!("metric name {k:?} must be 1..=64 characters"),
+            ));
         }
         if !v.is_finite() {
-            return Err(format!("app.{k}: {v} is not a finite number"));
+            return Err(Rejected::new(
+                format!("app.{k}"),
+                format!("{v} is not a finite number"),
+            ));
         }
         match k.as_str() {
             "busy" => fraction("app.busy", *v)?,
             "rps" | "inflight" if *v < 0.0 => {
-                return Err(format!("app.{k}: {v} is negative"));
+                return Err(Rejected::new(
+                    format!("app.{k}"),
+                    format!("{v} is negative"),
+                ));
             }
             _ => {}
         }
@@ -106,9 +151,12 @@ pub fn check(r: &pb::AgentReport) -> Result<Vec<IpAddr>, String> {
     Ok(addrs)
 }
 
-fn fraction(name: &str, v: f64) -> Result<(), String> {
+fn fraction(name: &str, v: f64) -> Result<(), Rejected> {
     if !v.is_finite() || !(0.0..=1.0).contains(&v) {
-        return Err(format!("{name}: {v} is not a fraction in 0..=1"));
+        return Err(Rejected::new(
+            name,
+            format!("{v} is not a fraction in 0..=1"),
+        ));
     }
     Ok(())
 }
@@ -223,7 +271,7 @@ mod tests {
         for (f, want) in cases {
             let mut r = good();
             f(&mut r);
-            let e = check(&r).unwrap_err();
+            let e = check(&r).unwrap_err().to_string();
             assert!(e.starts_with(want), "{e:?} should start with {want:?}");
         }
     }

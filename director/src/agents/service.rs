@@ -133,12 +133,14 @@ impl AgentReports for AgentService {
                 }
                 let seq = msg.seq;
                 let name = msg.agent.clone();
-                let checked = report::check(&msg).and_then(|addrs| match &identity {
-                    Some(id) => cluster_core::auth::check_report(id, &msg.agent, &addrs)
-                        .map(|()| addrs)
-                        .map_err(|e| e.to_string()),
-                    None => Ok(addrs),
-                });
+                let checked = report::check(&msg)
+                    .map_err(|e| e.to_string())
+                    .and_then(|addrs| match &identity {
+                        Some(id) => cluster_core::auth::check_report(id, &msg.agent, &addrs)
+                            .map(|()| addrs)
+                            .map_err(|e| e.to_string()),
+                        None => Ok(addrs),
+                    });
                 let (ack, rejected) = match checked {
                     Err(e) => {
                         registry.invalid(&name, &e);

@@ -38,8 +38,19 @@ pub struct AuthzService<S> {
     cfg: Authz,
 }
 
+/// Why a call was refused (logged, and the PERMISSION_DENIED message).
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("no client certificate")]
+    NoCertificate,
+    #[error(transparent)]
+    Identity(#[from] cluster_core::error::IdentityError),
+    #[error(transparent)]
+    Access(#[from] cluster_core::error::AccessError),
+}
+
 /// The caller's identity and whether it may call `path`; the error is logged and returned.
-fn decide<B>(req: &http::Request<B>, server: &'static str) -> Result<Identity, String> {
+fn decide<B>(req: &http::Request<B>, server: &'static str) -> Result<Identity, Refused> {
     let path = req.uri().path();
     let info = req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>();
     let peer = info
@@ -47,11 +58,11 @@ fn decide<B>(req: &http::Request<B>, server: &'static str) -> Result<Identity, S
         .map_or_else(|| "unknown".to_string(), |a| a.to_string());
     let cert = info.and_then(|i| i.peer_certs());
     let result = match cert.as_ref().and_then(|c| c.first()) {
-        None => Err("no client certificate".to_string()),
+        None => Err(Refused::NoCertificate),
         Some(der) => auth::identity_from_der(der)
-            .map_err(|e| e.to_string())
+            .map_err(Refused::from)
             .and_then(|id| {
-                auth::authorize(&id, path).map_err(|e| e.to_string())?;
+                auth::authorize(&id, path)?;
                 Ok(id)
             }),
     };
@@ -87,7 +98,8 @@ where
                     req.extensions_mut().insert(id);
                 }
                 Err(e) => {
-                    return Box::pin(async move { Ok(Status::permission_denied(e).into_http()) })
+                    let e = e.to_string();
+                    return Box::pin(async move { Ok(Status::permission_denied(e).into_http()) });
                 }
             }
         }

@@ -8,9 +8,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::ipvs::client::IpvsClient;
+use crate::ipvs::client::{IpvsClient, IpvsError};
 use crate::ipvs::reconciler::{describe_daemon, IpvsStatus};
 use cluster_core::ipvs::conns::{self, Conn, Origin};
 use cluster_core::ipvs::{
@@ -36,48 +35,54 @@ pub struct KernelTable {
     pub daemons: Vec<KDaemon>,
 }
 
-/// Reads the whole kernel table over netlink (blocking). The error is why it could not be read.
-pub fn read_kernel() -> Result<KernelTable, String> {
-    let mut c = IpvsClient::open().map_err(|e| e.to_string())?;
-    let info = c
-        .info()
-        .map_err(|e| format!("reading the IPVS version: {e}"))?;
-    let timeouts = c
-        .timeouts()
-        .map_err(|e| format!("reading the IPVS timeouts: {e}"))?;
+/// Why the kernel table could not be read: the step that failed and the kernel's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelReadError {
+    #[error("{0}")]
+    Open(IpvsError),
+    #[error("reading the IPVS {what}: {error}")]
+    Read {
+        what: &'static str,
+        error: IpvsError,
+    },
+    #[error("reading the real servers of {service}: {error}")]
+    Dests { service: String, error: IpvsError },
+    /// Another read of the table is still running (metrics scrapes take turns).
+    #[error("an earlier read of the kernel table is still running")]
+    Busy,
+    #[error("reading the kernel table took over {0:?}")]
+    TimedOut(std::time::Duration),
+    #[error("kernel read task: {0}")]
+    Task(String),
+}
+
+/// Reads the whole kernel table over netlink (blocking).
+pub fn read_kernel() -> Result<KernelTable, KernelReadError> {
+    let read = |what| move |error| KernelReadError::Read { what, error };
+    let mut c = IpvsClient::open().map_err(KernelReadError::Open)?;
+    let info = c.info().map_err(read("version"))?;
+    let timeouts = c.timeouts().map_err(read("timeouts"))?;
     let mut services = Vec::new();
-    for s in c
-        .services()
-        .map_err(|e| format!("reading the IPVS services: {e}"))?
-    {
+    for s in c.services().map_err(read("services"))? {
         match c.dests(&s.service.key) {
             Ok(d) => services.push((s, d)),
             // Deleted between the two dumps: it is simply gone.
             Err(e) if e.errno() == Some(libc::ESRCH) => {}
-            Err(e) => {
-                return Err(format!(
-                    "reading the real servers of {}: {e}",
-                    s.service.key
-                ))
+            Err(error) => {
+                return Err(KernelReadError::Dests {
+                    service: s.service.key.to_string(),
+                    error,
+                })
             }
         }
     }
-    let daemons = c
-        .daemons()
-        .map_err(|e| format!("reading the IPVS sync daemons: {e}"))?;
+    let daemons = c.daemons().map_err(read("sync daemons"))?;
     Ok(KernelTable {
         info,
         timeouts,
         services,
         daemons,
     })
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// ipvsadm's words for the scheduler flags (its `print_sched_flags`).
@@ -228,17 +233,17 @@ pub fn ipvs_state(
     config: &Config,
     config_revision: u64,
     status: &IpvsStatus,
-    kernel: Result<KernelTable, String>,
+    kernel: Result<KernelTable, KernelReadError>,
 ) -> pb::IpvsState {
     let mut out = pb::IpvsState {
         node_id,
         config_revision,
         reconciler: Some(reconciler_pb(status)),
-        read_ms: unix_ms(),
+        read_ms: lvs_ops::clock::unix_ms(),
         ..Default::default()
     };
     match kernel {
-        Err(why) => out.unavailable = why,
+        Err(why) => out.unavailable = why.to_string(),
         Ok(k) => {
             out.version = k.info.version_string();
             out.conn_tab_size = k.info.conn_tab_size;
@@ -501,7 +506,8 @@ weight = 5
             unavailable: Some(NO_IPVS.into()),
             ..Default::default()
         };
-        let s = ipvs_state(1, &Config::default(), 0, &status, Err(NO_IPVS.into()));
+        let no_ipvs = KernelReadError::Open(IpvsError::Unavailable);
+        let s = ipvs_state(1, &Config::default(), 0, &status, Err(no_ipvs));
         assert_eq!(s.unavailable, NO_IPVS);
         assert!(s.services.is_empty() && s.timeouts.is_none());
         assert_eq!(s.reconciler.unwrap().unavailable, NO_IPVS);

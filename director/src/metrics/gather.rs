@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tracing::debug;
 
 use super::snapshot::{reals_snapshot, AgentsSnap, RaftSnap, Snapshot, VipCounts};
-use crate::api::kernel_view::{self, KernelTable};
+use crate::api::kernel_view::{self, KernelReadError, KernelTable};
 use crate::raft::{known_leader, role_name, RaftHandle};
 use crate::views::Views;
 use crate::vip::VipCounters;
@@ -38,14 +38,12 @@ pub struct Sources {
 }
 
 impl Sources {
-    async fn kernel(&self) -> Option<Result<KernelTable, String>> {
+    async fn kernel(&self) -> Option<Result<KernelTable, KernelReadError>> {
         if !self.ipvs_enabled {
             return None;
         }
         let Ok(busy) = self.kernel_busy.clone().try_lock_owned() else {
-            return Some(Err(
-                "an earlier read of the kernel table is still running".into()
-            ));
+            return Some(Err(KernelReadError::Busy));
         };
         let read = tokio::task::spawn_blocking(move || {
             let r = kernel_view::read_kernel();
@@ -54,10 +52,8 @@ impl Sources {
         });
         Some(
             match tokio::time::timeout(KERNEL_READ_TIMEOUT, read).await {
-                Err(_) => Err(format!(
-                    "reading the kernel table took over {KERNEL_READ_TIMEOUT:?}"
-                )),
-                Ok(Err(e)) => Err(format!("kernel read task: {e}")),
+                Err(_) => Err(KernelReadError::TimedOut(KERNEL_READ_TIMEOUT)),
+                Ok(Err(e)) => Err(KernelReadError::Task(e.to_string())),
                 Ok(Ok(r)) => r,
             },
         )

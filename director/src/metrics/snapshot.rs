@@ -4,7 +4,7 @@
 use cluster_core::effective::{self, Overlay};
 use cluster_core::health::HealthView;
 
-use crate::api::kernel_view::KernelTable;
+use crate::api::kernel_view::{KernelReadError, KernelTable};
 use crate::ipvs::reconciler::IpvsStatus;
 use crate::vip::VipStatus;
 
@@ -67,7 +67,7 @@ pub struct Snapshot {
     pub reals: Vec<RealSnap>,
     pub reconciler: IpvsStatus,
     /// The kernel table; `None` with `[ipvs] enabled = false`, `Err` when it could not be read.
-    pub kernel: Option<Result<KernelTable, String>>,
+    pub kernel: Option<Result<KernelTable, KernelReadError>>,
     pub agents: AgentsSnap,
 }
 

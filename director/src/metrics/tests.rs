@@ -2,7 +2,7 @@
 
 use super::snapshot::{reals_snapshot, AgentsSnap, RaftSnap, VipCounts};
 use super::*;
-use crate::api::kernel_view::KernelTable;
+use crate::api::kernel_view::{KernelReadError, KernelTable};
 use crate::ipvs::reconciler::{IpvsStatus, PASS_BUCKETS_S};
 use crate::vip::VipStatus;
 use cluster_core::effective::Overlay;
@@ -94,7 +94,7 @@ fn kernel(cfg: &Config) -> KernelTable {
     }
 }
 
-fn snapshot(kernel_read: Option<Result<KernelTable, String>>) -> Snapshot {
+fn snapshot(kernel_read: Option<Result<KernelTable, KernelReadError>>) -> Snapshot {
     let cfg = config();
     let key = *cfg.services.keys().next().unwrap();
     let mut overlay = Overlay::default();
@@ -333,7 +333,7 @@ fn every_family_from_a_snapshot() {
 
 #[test]
 fn absent_values_and_unreadable_kernel() {
-    let mut s = snapshot(Some(Err("IPVS is not available".into())));
+    let mut s = snapshot(Some(Err(KernelReadError::Busy)));
     s.raft = RaftSnap {
         node_id: 3,
         state: "follower",
