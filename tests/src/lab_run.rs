@@ -21,17 +21,21 @@ pub struct LabRun {
 impl LabRun {
     /// Panics with the ends of run.sh's stderr and of the log unless the run succeeded.
     pub fn assert_success(&self, what: &str) {
-        if self.status.success() {
-            return;
+        if !self.status.success() {
+            panic!("{what} failed.\n{}", self.failure_report());
         }
-        panic!(
-            "{what} failed ({}).\n----- run.sh stderr (end) -----\n{}\n----- last {} lines of {} -----\n{}",
+    }
+
+    /// The exit status and the ends of run.sh's stderr and of the log, for a failure message.
+    pub fn failure_report(&self) -> String {
+        format!(
+            "run.sh: {}\n----- run.sh stderr (end) -----\n{}\n----- last {} lines of {} -----\n{}",
             self.status,
             tail(&self.stderr, 60),
             LOG_TAIL,
             self.log_path.display(),
             tail(&self.log, LOG_TAIL)
-        );
+        )
     }
 }
 

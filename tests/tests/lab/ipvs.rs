@@ -1,6 +1,4 @@
-//! The IPVS netlink client against a real kernel (`director/examples/ipvs_selftest.rs`: every
-//! operation, read back and compared, errors included), and the IPVS scenarios on a real kernel
-//! (`lab-scenario all` in the lab VM, see `lvs_tests::lab`):
+//! The IPVS scenarios on a real kernel (`lab-scenario all` in the lab VM, see `lvs_tests::lab`):
 //! config in every director's kernel as ipvsadm shows it, drift repair, traffic through the VIP in
 //! DR and NAT, failover with connection sync, the stateless mh mode, and real-server agents with
 //! load-informed weights, health checks and drain (read back with ipvsadm), and migration (a
@@ -27,12 +25,4 @@ fn ipvs_lab_scenarios_pass() {
     for l in reports {
         eprintln!("{l}");
     }
-}
-
-#[test]
-fn ipvs_client_selftest_passes() {
-    let _turn = lvs_tests::serial::group("lab_ipvs");
-    let exe = lvs_tests::lab_run::release_dir().join("examples/ipvs_selftest");
-    let r = lvs_tests::lab_run::run("lab-ipvs-selftest", &[exe], &["ipvs_selftest"], 900);
-    r.assert_success("the IPVS client self-test");
 }

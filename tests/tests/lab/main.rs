@@ -1,7 +1,7 @@
-//! The real-kernel lab (`tests/lab`), in one test binary: the lab's own smoke check (`smoke`), the
-//! IPVS client self-test and every IPVS scenario (`ipvs`). Each boots the lab VM with the release
-//! binaries. Each file's tests take their own turn (`lvs_tests::serial`), as when each file was a
-//! binary of its own: the two `ipvs` boots share the machine, the smoke boot runs alone.
+//! The real-kernel lab (`tests/lab`), in one test binary, in two boots of the lab VM that run side
+//! by side (each test takes the `lab_ipvs` turn, `lvs_tests::serial`): the lab's smoke check and
+//! the IPVS client self-test share one boot (`kernel`), every IPVS scenario runs in the other
+//! (`ipvs`). Both use the release binaries.
 
 mod ipvs;
-mod smoke;
+mod kernel;
